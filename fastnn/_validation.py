@@ -1,0 +1,124 @@
+"""Input checks and conversion at the API boundary.
+
+Every public entry point converts its arrays here, once: kernels never validate. The
+messages name the argument, what was expected, what was received and how to fix it.
+"""
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``dtype`` as a NumPy dtype, float32 or float64, else raise TypeError."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"{name} must be float32 or float64; got {dtype!r}") from err
+    if resolved not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got {resolved}")
+    return resolved
+
+
+def check_positive_int(value, name):
+    """Return ``value`` as an int >= 1, else raise TypeError/ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value}")
+    return int(value)
+
+
+def check_positive_float(value, name, allow_zero=False):
+    """Return ``value`` as a finite float > 0 (>= 0 with ``allow_zero``), else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Map ``value`` through ``choices`` (a dict of accepted names), else raise ValueError."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {sorted(choices)}; got {value!r}")
+    key = value.lower()
+    if key not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(choices)}")
+    return choices[key]
+
+
+def as_matrix(value, name, dtype, rows=None, cols=None, what="features"):
+    """Check a 2-D array in the seed layout and return it as a C-contiguous ``dtype`` array.
+
+    Parameters
+    ----------
+    value : array_like of shape (rows, cols)
+        Bool, integer or floating values, any memory layout. Never modified: a copy is
+        made whenever conversion is needed.
+    name : str
+        The argument's name, used in messages.
+    dtype : numpy dtype
+        float32 or float64: the result's dtype.
+    rows, cols : int, optional
+        Required number of rows (``what``) and columns (samples).
+    what : str
+        What a row is, for messages ("features", "outputs").
+
+    Returns
+    -------
+    ndarray of shape (rows, cols), ``dtype``, C-contiguous
+        ``value`` itself when it already is one.
+
+    Raises
+    ------
+    TypeError
+        Not array-like, or complex, string, object, datetime or structured dtype.
+    ValueError
+        Not 2-D, empty, wrong number of rows or columns, or a NaN/inf value.
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a numeric array; got {type(value).__name__}: {err}") from err
+    if array.dtype.kind not in "biuf":
+        kind = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "structured",
+                "M": "datetime", "m": "timedelta"}.get(array.dtype.kind, str(array.dtype))
+        raise TypeError(
+            f"{name} must hold real numbers (bool, integer or float); got dtype {array.dtype} "
+            f"({kind}). Convert it first, e.g. {name}.astype(np.float32)"
+        )
+    if array.ndim != 2:
+        hint = f" For one sample use {name}.reshape(-1, 1)." if array.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be a 2-D array of shape ({what}, samples), one sample per column; "
+            f"got a {array.ndim}-D array of shape {array.shape}.{hint}"
+        )
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}); it needs at least one row and one column")
+    if rows is not None and array.shape[0] != rows:
+        raise ValueError(
+            f"{name} has {array.shape[0]} rows ({what}) but {rows} are expected; "
+            f"got shape {array.shape}, expected ({rows}, samples). Data in the "
+            f"(samples, {what}) layout must be transposed: {name}.T"
+        )
+    if cols is not None and array.shape[1] != cols:
+        raise ValueError(
+            f"{name} has {array.shape[1]} columns (samples) but X has {cols}; "
+            f"got shape {array.shape}, expected ({array.shape[0]}, {cols})"
+        )
+    result = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(result).all():
+        bad = np.argwhere(~np.isfinite(result))[0]
+        note = ""
+        if array.dtype.kind == "f" and np.isfinite(array[tuple(bad)]):
+            note = f" (the value {array[tuple(bad)]!r} overflows {np.dtype(dtype)})"
+        raise ValueError(
+            f"{name} contains NaN or infinity, first at index {tuple(int(i) for i in bad)}{note}; "
+            f"remove or impute non-finite values first"
+        )
+    return result

@@ -1,0 +1,30 @@
+"""The JIT policy for every fastnn kernel, defined once.
+
+Every ``@njit`` function in :mod:`fastnn.kernels` is decorated with :func:`kernel`,
+so compilation flags live here and nowhere else (a test fails on a hard-coded
+``fastmath=`` anywhere else in the package).
+
+- ``error_model='numpy'``: the default 'python' model adds a division check to every
+  loop and blocks vectorization.
+- ``fastmath`` is a *set* of safe flags. ``nnan`` and ``ninf`` are deliberately left
+  out: they make ``np.isnan`` return False and break overflow handling.
+- ``cache=True``: compiled code is stored beside the module (or in a fallback folder,
+  see :mod:`fastnn.kernels`), so a second process starts in a fraction of a second.
+"""
+
+import numba
+
+FASTMATH = frozenset({"contract", "arcp", "afn", "reassoc", "nsz"})
+"""LLVM fast-math flags allowed in kernels: no ``nnan``/``ninf``."""
+
+JIT_OPTIONS = {
+    "cache": True,
+    "error_model": "numpy",
+    "fastmath": set(FASTMATH),
+    "nogil": True,
+}
+
+
+def kernel(func):
+    """Compile ``func`` with fastnn's JIT policy (``numba.njit(**JIT_OPTIONS)``)."""
+    return numba.njit(**JIT_OPTIONS)(func)

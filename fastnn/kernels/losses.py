@@ -1,0 +1,105 @@
+"""Loss kernels: the loss value (from the pre-activation, for stability) and the
+gradient at the output, fused with the output activation where the math allows it.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import activation_backward
+
+BCE = 0
+CCE = 1
+MSE = 2
+
+CODES = {"bce": BCE, "cce": CCE, "mse": MSE}
+"""Canonical loss name -> kernel code."""
+
+
+@kernel
+def loss_value(Z, A, Y, loss):
+    """Mean loss over the m samples (columns), as a float64.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_L, m)
+        Read: output pre-activation (used by "bce" and "cce").
+    A : ndarray of shape (n_L, m)
+        Read: output activation (used by "mse").
+    Y : ndarray of shape (n_L, m)
+        Read: targets.
+    loss : int
+        Loss code (``CODES``).
+
+    Notes
+    -----
+    bce (sigmoid output): ``J = (1/m) sum_samples sum_k [max(z,0) - z y + log1p(exp(-|z|))]``,
+    which equals ``-(1/m) sum [y log a + (1-y) log(1-a)]`` and never takes ``log(0)``.
+    cce (softmax output): ``J = (1/m) sum_samples [lse(z) sum_k y_k - sum_k y_k z_k]``
+    with ``lse(z) = max z + log sum exp(z - max z)``.
+    mse: ``J = (1/(m n_L)) sum (a - y)^2`` (the mean over every entry, as in Keras
+    and ``torch.nn.MSELoss``).
+    The sum is accumulated in float64 whatever the dtype.
+    """
+    n, m = A.shape
+    total = 0.0
+    if loss == BCE:
+        for i in range(n):
+            for j in range(m):
+                z = np.float64(Z[i, j])
+                total += max(z, 0.0) - z * np.float64(Y[i, j]) + np.log1p(np.exp(-abs(z)))
+        return total / m
+    if loss == CCE:
+        for j in range(m):
+            top = np.float64(Z[0, j])
+            for i in range(1, n):
+                top = max(top, np.float64(Z[i, j]))
+            sumexp = 0.0
+            ysum = 0.0
+            yz = 0.0
+            for i in range(n):
+                z = np.float64(Z[i, j])
+                y = np.float64(Y[i, j])
+                sumexp += np.exp(z - top)
+                ysum += y
+                yz += y * z
+            total += (top + np.log(sumexp)) * ysum - yz
+        return total / m
+    for i in range(n):
+        for j in range(m):
+            d = np.float64(A[i, j]) - np.float64(Y[i, j])
+            total += d * d
+    return total / (m * n)
+
+
+@kernel
+def loss_gradient(A, Y, loss, act, dZ):
+    """Gradient of the mean loss with respect to the output pre-activation ``Z[L]``.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_L, m)
+        Read: output activation.
+    Y : ndarray of shape (n_L, m)
+        Read: targets.
+    loss : int
+        Loss code.
+    act : int
+        Output activation code (used by "mse"; "bce" implies sigmoid, "cce" softmax).
+    dZ : ndarray of shape (n_L, m), C-contiguous
+        Overwritten with ``dJ/dZ[L]``.
+
+    Notes
+    -----
+    bce + sigmoid and cce + softmax: ``dZ = (A - Y) / m`` (the activation's derivative
+    cancels). mse: ``dA = 2 (A - Y) / (m n_L)``, then ``dZ = dA * g'(Z)``.
+    """
+    n, m = A.shape
+    if loss == MSE:
+        scale = A.dtype.type(2.0 / (m * n))
+    else:
+        scale = A.dtype.type(1.0 / m)
+    for i in range(n):
+        for j in range(m):
+            dZ[i, j] = (A[i, j] - Y[i, j]) * scale
+    if loss == MSE:
+        activation_backward(A, dZ, act)

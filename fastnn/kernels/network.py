@@ -1,0 +1,168 @@
+"""Whole-network kernels over flat buffers: forward, backward, loss, one training step.
+
+A network's parameters live in ONE flat array ``params`` (and its gradients in one flat
+``grads`` of the same size); ``layout`` says where each layer's pieces are. Each layer's
+``W``, ``b``, ``dW``, ``db`` are free C-contiguous views ``buf[o:o + r*c].reshape((r, c))``,
+so one compiled kernel serves any depth and the optimizer update is one loop.
+
+``layout`` is an int64 array of shape (L, 5), one row per layer::
+
+    [n_in, n_out, w_offset, b_offset, activation_code]
+
+Work buffers, for a batch of m samples (all flat, 1-D, the network's dtype):
+
+- ``acts``: at least ``m * sum(n_l)``; layer l's output ``A[l]`` (n_l, m) follows
+  layer l-1's.
+- ``z_out``: at least ``m * n_L``; the output pre-activation ``Z[L]`` (kept for a
+  stable loss).
+- ``delta``: ``2 * h`` with ``h >= m * max(n_l)``; two halves used in turn for ``dZ``.
+- ``scratch``: at least ``max(n_l * n_{l-1})``; only used when accumulating.
+"""
+
+from ._jit import kernel
+from .activations import activation_backward
+from .dense import dense_backward, dense_forward
+from .losses import loss_gradient, loss_value
+from .optimizers import sgd_update
+
+N_IN = 0
+N_OUT = 1
+W_OFF = 2
+B_OFF = 3
+ACT = 4
+
+
+@kernel
+def network_forward(params, layout, X, acts, z_out):
+    """Forward pass of every layer for ``X`` of shape (n_0, m).
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,)
+        Read.
+    layout : int64 ndarray of shape (L, 5)
+        Read.
+    X : ndarray of shape (n_0, m), C- or F-contiguous
+        Read.
+    acts : ndarray of shape (>= m * sum(n_l),)
+        Overwritten with ``A[1..L]``.
+    z_out : ndarray of shape (>= m * n_L,)
+        Overwritten with ``Z[L]``.
+
+    Notes
+    -----
+    ``A[0] = X``, ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g_l(Z[l])``; the output of the
+    last layer is ``acts[m * sum_{l<L} n_l :][: m * n_L]``.
+    """
+    L = layout.shape[0]
+    m = X.shape[1]
+    n_in, n_out, wo, bo, act = layout[0, 0], layout[0, 1], layout[0, 2], layout[0, 3], layout[0, 4]
+    W = params[wo : wo + n_out * n_in].reshape((n_out, n_in))
+    b = params[bo : bo + n_out].reshape((n_out, 1))
+    A = acts[: n_out * m].reshape((n_out, m))
+    Z = z_out[: n_out * m].reshape((n_out, m)) if L == 1 else A
+    dense_forward(W, b, X, Z, A, act)
+    start = 0
+    for l in range(1, L):
+        n_in, n_out, wo, bo, act = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3], layout[l, 4]
+        A_prev = acts[start : start + n_in * m].reshape((n_in, m))
+        start += n_in * m
+        W = params[wo : wo + n_out * n_in].reshape((n_out, n_in))
+        b = params[bo : bo + n_out].reshape((n_out, 1))
+        A = acts[start : start + n_out * m].reshape((n_out, m))
+        Z = z_out[: n_out * m].reshape((n_out, m)) if l == L - 1 else A
+        dense_forward(W, b, A_prev, Z, A, act)
+
+
+@kernel
+def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, accumulate):
+    """Backward pass of every layer after :func:`network_forward` on the same ``X``.
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,)
+        Read.
+    grads : ndarray of shape (p,)
+        ACCUMULATED: ``grads += dJ/dparams`` (overwritten when ``accumulate`` is False).
+    layout : int64 ndarray of shape (L, 5)
+        Read.
+    X : ndarray of shape (n_0, m)
+        Read: the forward input.
+    Y : ndarray of shape (n_L, m)
+        Read: the targets.
+    acts : ndarray
+        Read: the forward activations.
+    delta : ndarray of shape (2 * h,), h >= m * max(n_l)
+        Work space, overwritten.
+    scratch : ndarray of shape (>= max(n_l * n_{l-1}),)
+        Work space, overwritten when ``accumulate``.
+    loss : int
+        Loss code (:data:`fastnn.kernels.losses.CODES`).
+    accumulate : bool
+        False only when the caller knows ``grads`` holds zeros.
+
+    Notes
+    -----
+    ``dZ[L]`` from :func:`~fastnn.kernels.losses.loss_gradient`; then for l = L..1:
+    ``dW[l] += dZ[l] A[l-1]^T``, ``db[l] += sum_columns dZ[l]``,
+    ``dZ[l-1] = (W[l]^T dZ[l]) * g'_{l-1}(A[l-1])`` (not formed for l = 1).
+    """
+    L = layout.shape[0]
+    m = X.shape[1]
+    half = delta.size // 2
+    start = 0
+    for l in range(L - 1):
+        start += layout[l, N_OUT] * m
+    n_out = layout[L - 1, N_OUT]
+    A = acts[start : start + n_out * m].reshape((n_out, m))
+    dZ = delta[: n_out * m].reshape((n_out, m))
+    loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ)
+    side = 0
+    for l in range(L - 1, 0, -1):
+        n_in, n_out, wo, bo = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
+        W = params[wo : wo + n_out * n_in].reshape((n_out, n_in))
+        dW = grads[wo : wo + n_out * n_in].reshape((n_out, n_in))
+        db = grads[bo : bo + n_out].reshape((n_out, 1))
+        start -= n_in * m
+        A_prev = acts[start : start + n_in * m].reshape((n_in, m))
+        side = half - side
+        dA_prev = delta[side : side + n_in * m].reshape((n_in, m))
+        dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, True)
+        activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
+        dZ = dA_prev
+    n_in, n_out, wo, bo = layout[0, 0], layout[0, 1], layout[0, 2], layout[0, 3]
+    W = params[wo : wo + n_out * n_in].reshape((n_out, n_in))
+    dW = grads[wo : wo + n_out * n_in].reshape((n_out, n_in))
+    db = grads[bo : bo + n_out].reshape((n_out, 1))
+    dense_backward(W, X, dZ, dW, db, dZ, scratch, accumulate, False)
+
+
+@kernel
+def network_loss(params, layout, X, Y, acts, z_out, loss):
+    """Forward pass, then the mean loss over the m samples (float64).
+
+    Parameters are those of :func:`network_forward`, plus ``Y`` (n_L, m) and the loss
+    code. ``acts`` and ``z_out`` are overwritten.
+    """
+    network_forward(params, layout, X, acts, z_out)
+    L = layout.shape[0]
+    m = X.shape[1]
+    start = 0
+    for l in range(L - 1):
+        start += layout[l, N_OUT] * m
+    n_out = layout[L - 1, N_OUT]
+    A = acts[start : start + n_out * m].reshape((n_out, m))
+    Z = z_out[: n_out * m].reshape((n_out, m))
+    return loss_value(Z, A, Y, loss)
+
+
+@kernel
+def train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr):
+    """One gradient-descent step on one batch: forward, backward, ``params -= lr grads``.
+
+    ``grads`` is overwritten with this batch's gradient (not accumulated). Arguments
+    are those of :func:`network_forward` and :func:`network_backward`.
+    """
+    network_forward(params, layout, X, acts, z_out)
+    network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, False)
+    sgd_update(params, grads, lr)

@@ -1,0 +1,90 @@
+"""Layers: parameter holders that the :class:`~fastnn.Network` wires to its kernels."""
+
+import numpy as np
+
+from ._validation import check_choice, check_dtype, check_positive_int
+from .kernels.activations import CODES as ACTIVATION_CODES
+
+ACTIVATIONS = {name: name for name in ACTIVATION_CODES}
+ACTIVATIONS["logistic"] = "sigmoid"
+ACTIVATIONS["linear"] = "identity"
+
+
+def check_activation(activation, name="activation"):
+    """Return the canonical activation name for ``activation`` (aliases accepted)."""
+    return check_choice(activation, name, ACTIVATIONS)
+
+
+def init_bound(n_in, n_out, activation):
+    """Half-width of the uniform initialization of ``W``.
+
+    Glorot/Xavier, ``sqrt(6 / (n_in + n_out))``, for sigmoid, tanh, identity and
+    softmax; He, ``sqrt(6 / n_in)``, for relu.
+    """
+    if activation == "relu":
+        return np.sqrt(6.0 / n_in)
+    return np.sqrt(6.0 / (n_in + n_out))
+
+
+class Dense:
+    """A fully-connected layer: ``A = g(W @ A_prev + b)``.
+
+    Parameters
+    ----------
+    n_in : int
+        Inputs per sample, ``n_{l-1}``.
+    n_out : int
+        Units, ``n_l``.
+    activation : {"sigmoid", "tanh", "relu", "identity", "softmax"}, default "sigmoid"
+        ``g``. "logistic" and "linear" are accepted aliases.
+    dtype : float32 or float64, default float32
+    seed : int, numpy Generator or None
+        Seeds the initialization; the same seed gives bitwise the same weights.
+        None draws fresh entropy.
+
+    Attributes
+    ----------
+    W : ndarray of shape (n_out, n_in)
+        Weights, Glorot-uniform (He-uniform for relu), drawn in float64 then rounded.
+    b : ndarray of shape (n_out, 1)
+        Biases, zeros.
+    dW : ndarray of shape (n_out, n_in)
+        Accumulated gradient of the loss with respect to ``W``.
+    db : ndarray of shape (n_out, 1)
+        Accumulated gradient with respect to ``b``.
+
+    Once the layer is part of a :class:`~fastnn.Network`, these four are views into
+    the network's flat parameter and gradient buffers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastnn
+    >>> layer = fastnn.Dense(3, 2, activation="tanh", seed=0)
+    >>> layer.W.shape, layer.b.shape, layer.W.dtype
+    ((2, 3), (2, 1), dtype('float32'))
+    """
+
+    def __init__(self, n_in, n_out, activation="sigmoid", dtype=np.float32, seed=None):
+        self.n_in = check_positive_int(n_in, "n_in")
+        self.n_out = check_positive_int(n_out, "n_out")
+        self.activation = check_activation(activation)
+        self.dtype = check_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        bound = init_bound(self.n_in, self.n_out, self.activation)
+        self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
+        self.b = np.zeros((self.n_out, 1), dtype=self.dtype)
+        self.dW = np.zeros_like(self.W)
+        self.db = np.zeros_like(self.b)
+        self._owner = None
+
+    @property
+    def n_params(self):
+        """Number of trainable parameters, ``n_out * n_in + n_out``."""
+        return self.n_out * self.n_in + self.n_out
+
+    def __repr__(self):
+        return (
+            f"Dense(n_in={self.n_in}, n_out={self.n_out}, "
+            f"activation={self.activation!r}, dtype={self.dtype.name})"
+        )

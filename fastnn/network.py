@@ -1,0 +1,353 @@
+"""The Network: flat parameter buffers, cached work spaces, and the kernel calls."""
+
+import numpy as np
+
+from ._validation import as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int
+from .kernels import network as knet
+from .kernels import optimizers as kopt
+from .kernels.activations import CODES as ACTIVATION_CODES
+from .kernels.losses import CODES as LOSS_CODES
+from .layers import Dense, check_activation
+
+LOSSES = {
+    "bce": "bce", "binary_crossentropy": "bce", "log_loss": "bce",
+    "cce": "cce", "categorical_crossentropy": "cce", "ce": "cce", "cross_entropy": "cce",
+    "mse": "mse", "mean_squared_error": "mse",
+}
+"""Accepted loss names -> canonical name."""
+
+OUTPUT_ACTIVATION = {"bce": "sigmoid", "cce": "softmax", "mse": "identity"}
+"""The output activation each loss implies (bce and cce require it)."""
+
+PREDICT_CHUNK = 4096
+"""Samples per kernel call in :meth:`Network.predict`, to bound its memory."""
+
+
+class Workspace:
+    """Flat work buffers for batches of up to ``capacity`` samples (see kernels.network)."""
+
+    def __init__(self, sizes, max_weights, capacity, dtype):
+        self.capacity = capacity
+        self.acts = np.empty(capacity * sum(sizes), dtype=dtype)
+        self.z_out = np.empty(capacity * sizes[-1], dtype=dtype)
+        self.delta = np.empty(2 * capacity * max(sizes), dtype=dtype)
+        self.scratch = np.empty(max_weights, dtype=dtype)
+
+    def output(self, sizes, m):
+        """View of the last layer's activations for a batch of m, shape (n_L, m)."""
+        start = m * sum(sizes[:-1])
+        return self.acts[start : start + m * sizes[-1]].reshape(sizes[-1], m)
+
+
+class Network:
+    """A multi-layer perceptron trained by Numba kernels, one sample per column.
+
+    Parameters
+    ----------
+    layers : list of int or list of Dense
+        Layer sizes ``[n_0, n_1, ..., n_L]`` (inputs first), or ready-made layers whose
+        sizes chain (``layers[i].n_out == layers[i+1].n_in``).
+    loss : {"bce", "cce", "mse"}, default "bce"
+        "bce": binary cross-entropy summed over the outputs (sigmoid output);
+        "cce": categorical cross-entropy (softmax output); "mse": mean squared error.
+        Long names ("binary_crossentropy", "categorical_crossentropy",
+        "mean_squared_error") are accepted.
+    dtype : float32 or float64, optional
+        Defaults to the layers' dtype when ``layers`` are Dense, else float32.
+    seed : int or None, default 0
+        Seeds the initialization when ``layers`` are sizes: the same seed gives bitwise
+        the same weights.
+    activation : str, default "sigmoid"
+        Hidden activation when ``layers`` are sizes.
+    output_activation : str, optional
+        Output activation when ``layers`` are sizes; defaults to the one ``loss``
+        implies (sigmoid for bce, softmax for cce, identity for mse).
+
+    Attributes
+    ----------
+    layers : list of Dense
+        The layers; their ``W``, ``b``, ``dW``, ``db`` are views into one flat
+        parameter buffer and one flat gradient buffer.
+    loss_name : str
+        Canonical loss name.
+    dtype : numpy dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastnn
+    >>> X = np.array([[0, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float32)  # (features, samples)
+    >>> Y = np.array([[0, 1, 1, 0]], dtype=np.float32)
+    >>> net = fastnn.Network([2, 8, 1], seed=0)
+    >>> for _ in range(3):
+    ...     _ = net.forward(X)
+    ...     net.zero_grad()
+    ...     net.backward(Y)
+    ...     net.step(lr=0.5)
+    >>> net.predict(X).shape
+    (1, 4)
+    """
+
+    def __init__(self, layers, loss="bce", dtype=None, seed=0, activation="sigmoid",
+                 output_activation=None):
+        self.loss_name = check_choice(loss, "loss", LOSSES)
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
+            raise TypeError(f"layers must be a list of layer sizes or of Dense layers; got {type(layers).__name__}")
+        layers = list(layers)
+        if layers and all(isinstance(layer, Dense) for layer in layers):
+            self.dtype = check_dtype(dtype) if dtype is not None else self._common_dtype(layers)
+            built = layers
+        elif any(isinstance(layer, Dense) for layer in layers):
+            raise TypeError("layers must be all sizes (ints) or all Dense layers, not a mix")
+        else:
+            self.dtype = check_dtype(dtype) if dtype is not None else np.dtype(np.float32)
+            built = self._build(layers, seed, activation, output_activation)
+        self._check_chain(built)
+        self.layers = built
+        self._allocate()
+        self._train_ws = None
+        self._eval_ws = None
+        self._X = None
+        self._grads_zero = True
+
+    # ----------------------------------------------------------------- construction
+
+    @staticmethod
+    def _common_dtype(layers):
+        dtypes = {layer.dtype for layer in layers}
+        if len(dtypes) > 1:
+            raise TypeError(
+                f"the layers have different dtypes {sorted(d.name for d in dtypes)}; "
+                f"pass dtype= to choose the network's"
+            )
+        return dtypes.pop()
+
+    def _build(self, sizes, seed, activation, output_activation):
+        if len(sizes) < 2:
+            raise ValueError(
+                f"layers needs at least two sizes (inputs and outputs), e.g. [2, 8, 1]; got {sizes}"
+            )
+        sizes = [check_positive_int(size, f"layers[{i}]") for i, size in enumerate(sizes)]
+        hidden = check_activation(activation)
+        if output_activation is None:
+            output = OUTPUT_ACTIVATION[self.loss_name]
+        else:
+            output = check_activation(output_activation, "output_activation")
+        rng = np.random.default_rng(seed)
+        return [
+            Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng)
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
+        ]
+
+    def _check_chain(self, layers):
+        for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+            if a.n_out != b.n_in:
+                raise ValueError(
+                    f"layers[{i}] has {a.n_out} outputs but layers[{i + 1}] expects {b.n_in} inputs"
+                )
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("the same Dense object appears twice in layers; create one per position")
+        for i, layer in enumerate(layers):
+            if layer._owner is not None and layer._owner is not self:
+                raise ValueError(
+                    f"layers[{i}] already belongs to another Network; create a new Dense "
+                    f"(or copy.deepcopy it) to use it here"
+                )
+        required = OUTPUT_ACTIVATION[self.loss_name]
+        last = layers[-1].activation
+        if self.loss_name != "mse" and last != required:
+            raise ValueError(
+                f"loss {self.loss_name!r} needs a {required!r} output layer; the last layer's "
+                f"activation is {last!r}"
+            )
+
+    def _allocate(self):
+        """Move every layer's parameters into flat buffers and rebind them as views."""
+        rows, offset = [], 0
+        for layer in self.layers:
+            w_off, b_off = offset, offset + layer.n_out * layer.n_in
+            rows.append([layer.n_in, layer.n_out, w_off, b_off, ACTIVATION_CODES[layer.activation]])
+            offset = b_off + layer.n_out
+        self._layout = np.array(rows, dtype=np.int64)
+        self._params = np.empty(offset, dtype=self.dtype)
+        self._grads = np.zeros(offset, dtype=self.dtype)
+        for layer, (n_in, n_out, w_off, b_off, _) in zip(self.layers, rows):
+            W = self._params[w_off:b_off].reshape(n_out, n_in)
+            b = self._params[b_off : b_off + n_out].reshape(n_out, 1)
+            W[...] = layer.W
+            b[...] = layer.b
+            layer.W, layer.b = W, b
+            layer.dW = self._grads[w_off:b_off].reshape(n_out, n_in)
+            layer.db = self._grads[b_off : b_off + n_out].reshape(n_out, 1)
+            layer.dtype = self.dtype
+            layer._owner = self
+        self._sizes = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+        self._max_weights = max(layer.n_in * layer.n_out for layer in self.layers)
+        self._loss_code = LOSS_CODES[self.loss_name]
+
+    def _workspace(self, current, m):
+        if current is None or current.capacity < m:
+            current = Workspace(self._sizes[1:], self._max_weights, m, self.dtype)
+        return current
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def n_inputs(self):
+        """Features per sample, ``n_0``."""
+        return self._sizes[0]
+
+    @property
+    def n_outputs(self):
+        """Outputs per sample, ``n_L``."""
+        return self._sizes[-1]
+
+    @property
+    def sizes(self):
+        """Layer sizes ``[n_0, ..., n_L]``."""
+        return list(self._sizes)
+
+    @property
+    def n_params(self):
+        """Number of trainable parameters."""
+        return self._params.size
+
+    def __repr__(self):
+        acts = ", ".join(layer.activation for layer in self.layers)
+        return f"Network(sizes={self._sizes}, activations=[{acts}], loss={self.loss_name!r}, dtype={self.dtype.name})"
+
+    # ----------------------------------------------------------------- validation
+
+    def _check_X(self, X, name="X"):
+        return as_matrix(X, name, self.dtype, rows=self.n_inputs, what="features")
+
+    def _check_Y(self, Y, m, name="Y"):
+        Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs")
+        if self.loss_name != "mse" and (Y.min() < 0 or Y.max() > 1):
+            raise ValueError(
+                f"{name} must hold targets in [0, 1] for loss {self.loss_name!r} (0/1 labels, "
+                f"one-hot rows or probabilities); got values in [{Y.min()}, {Y.max()}]"
+            )
+        return Y
+
+    # ----------------------------------------------------------------- computation
+
+    def forward(self, X):
+        """Forward pass, kept for :meth:`backward`.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+            One sample per column. Converted to the network's dtype if needed
+            (never modified).
+
+        Returns
+        -------
+        ndarray of shape (n_L, m), the network's dtype
+            ``A[L]``, a new array.
+        """
+        X = self._check_X(X)
+        m = X.shape[1]
+        self._train_ws = ws = self._workspace(self._train_ws, m)
+        knet.network_forward(self._params, self._layout, X, ws.acts, ws.z_out)
+        self._X = X
+        return ws.output(self._sizes[1:], m).copy()
+
+    def backward(self, Y):
+        """Accumulate ``dW``/``db`` of every layer from the last :meth:`forward`.
+
+        Gradients ADD to what the buffers hold until :meth:`zero_grad`: calling
+        ``backward`` twice gives twice the gradient.
+
+        Parameters
+        ----------
+        Y : array_like of shape (n_L, m)
+            Targets for the samples of the last forward pass.
+        """
+        if self._X is None:
+            raise RuntimeError("backward() needs a forward(X) first (and again after each step())")
+        Y = self._check_Y(Y, self._X.shape[1])
+        ws = self._train_ws
+        knet.network_backward(self._params, self._grads, self._layout, self._X, Y, ws.acts,
+                              ws.delta, ws.scratch, self._loss_code, not self._grads_zero)
+        self._grads_zero = False
+
+    def zero_grad(self):
+        """Set every gradient buffer to zero."""
+        self._grads.fill(0)
+        self._grads_zero = True
+
+    def step(self, lr):
+        """Plain gradient descent on every layer: ``W -= lr * dW``, ``b -= lr * db``.
+
+        Gradients are kept (call :meth:`zero_grad` before the next accumulation). The
+        last forward pass is discarded: call :meth:`forward` before :meth:`backward`.
+        """
+        lr = check_positive_float(lr, "lr")
+        kopt.sgd_update(self._params, self._grads, lr)
+        self._X = None
+
+    def train_step(self, X, Y, lr):
+        """Forward, backward and gradient descent on one batch in one kernel call.
+
+        Equivalent to ``zero_grad(); forward(X); backward(Y); step(lr)``.
+
+        Returns
+        -------
+        None
+        """
+        X = self._check_X(X)
+        Y = self._check_Y(Y, X.shape[1])
+        lr = check_positive_float(lr, "lr")
+        self._train_ws = ws = self._workspace(self._train_ws, X.shape[1])
+        knet.train_step(self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
+                        ws.delta, ws.scratch, self._loss_code, lr)
+        self._grads_zero = False
+        self._X = None
+
+    def _loss_checked(self, X, Y):
+        self._eval_ws = ws = self._workspace(self._eval_ws, X.shape[1])
+        return float(knet.network_loss(self._params, self._layout, X, Y, ws.acts, ws.z_out,
+                                       self._loss_code))
+
+    def loss(self, X, Y):
+        """Mean loss over the samples of ``X``.
+
+        For "bce": ``J = -(1/m) sum_samples sum_k [y log a + (1 - y) log(1 - a)]``,
+        scikit-learn's ``log_loss`` convention for one output. Does not disturb a
+        pending :meth:`forward`/:meth:`backward`.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+        Y : array_like of shape (n_L, m)
+
+        Returns
+        -------
+        float
+        """
+        X = self._check_X(X)
+        Y = self._check_Y(Y, X.shape[1])
+        return self._loss_checked(X, Y)
+
+    def predict(self, X):
+        """Network outputs for ``X``, computed in chunks without touching training state.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+
+        Returns
+        -------
+        ndarray of shape (n_L, m), the network's dtype
+        """
+        X = self._check_X(X)
+        m = X.shape[1]
+        chunk = min(m, PREDICT_CHUNK)
+        ws = Workspace(self._sizes[1:], 0, chunk, self.dtype)
+        out = np.empty((self.n_outputs, m), dtype=self.dtype)
+        for start in range(0, m, chunk):
+            part = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
+            knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
+            out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
+        return out
