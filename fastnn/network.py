@@ -351,3 +351,48 @@ class Network:
             knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
             out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
         return out
+
+    # ----------------------------------------------------------------- training and I/O
+    # Thin delegates: the work is done in fastnn.training and fastnn.io.
+
+    def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", **options):
+        """Train by mini-batch gradient descent, one compiled call per epoch.
+
+        See :func:`fastnn.training.fit` for every option (``shuffle``, ``seed``,
+        ``validation_data``, ``accumulate``, ``callbacks``, ``verbose``, ``patience``).
+
+        Returns
+        -------
+        History
+        """
+        from .training import fit
+
+        return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, **options)
+
+    def evaluate(self, X, Y):
+        """Mean loss and accuracy on ``X``, ``Y`` (see :func:`fastnn.training.evaluate`).
+
+        Returns
+        -------
+        (float, float)
+        """
+        from .training import evaluate
+
+        return evaluate(self, X, Y)
+
+    def predict_classes(self, X):
+        """Predicted class per sample: argmax of the outputs, or ``output > 0.5`` for one.
+
+        Returns
+        -------
+        int64 ndarray of shape (m,)
+        """
+        from .training import predict_classes
+
+        return predict_classes(self, X)
+
+    def save(self, path):
+        """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
+        from .io import save
+
+        save(self, path)
