@@ -561,8 +561,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
             self.classes_ = self._label_binarizer.classes_
             if self.classes_.size < 2:
                 raise ValueError(
-                    f"FastMLPClassifier needs samples of at least 2 classes in y; got only the "
-                    f"class {self.classes_[0]!r}"
+                    f"FastMLPClassifier needs samples of at least 2 classes in y; got 1 class: "
+                    f"{self.classes_[0]}"
                 )
         else:
             classes = unique_labels(y)
