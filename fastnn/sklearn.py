@@ -288,6 +288,13 @@ class _BaseFastMLP(BaseEstimator):
     def _initialize(self, sizes, params, rng):
         self._net = Network(sizes, loss=self._loss_name, dtype=params["dtype"], seed=rng,
                             activation=params["activation"])
+        # scikit-learn's initialization (weights AND biases uniform in +-sqrt(f / (n_in + n_out)),
+        # f = 2 for logistic, else 6), so that equal settings start from equal distributions.
+        factor = 2.0 if params["activation"] == "sigmoid" else 6.0
+        for layer in self._net.layers:
+            bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+            layer.W[...] = rng.uniform(-bound, bound, size=layer.W.shape)
+            layer.b[...] = rng.uniform(-bound, bound, size=layer.b.shape)
         self._optimizer = None
         self.n_outputs_ = sizes[-1]
         self.n_layers_ = len(sizes)
@@ -537,9 +544,13 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     Notes
     -----
     Differences from scikit-learn's MLPClassifier: no "lbfgs" solver, no
-    ``sample_weight``, no sparse input; initial biases are zero and the initial
-    weights Glorot-uniform (He-uniform for relu); Adam adds ``epsilon`` to
-    ``sqrt(v_hat)`` (PyTorch's form), scikit-learn to ``sqrt(v)``.
+    ``sample_weight``, no sparse input; Adam adds ``epsilon`` to ``sqrt(v_hat)``
+    (PyTorch's form), scikit-learn to ``sqrt(v)``; with ``learning_rate`` "invscaling" or
+    "adaptive", the SGD momentum buffer holds gradients (PyTorch's form), so a change of
+    the step size applies to it at once. The initialization follows scikit-learn's
+    (Glorot-uniform weights and biases) but draws from numpy's ``default_rng``, so equal
+    ``random_state`` values do not give scikit-learn's exact starting weights. From equal
+    starting weights, SGD gives the same updates as scikit-learn's MLP (to rounding).
 
     Examples
     --------
