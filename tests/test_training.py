@@ -382,3 +382,18 @@ def test_batch_size_larger_than_the_data_and_zero_epochs():
     opt = fastnn.SGD(0.1)
     net.fit(X, Y, epochs=2, batch_size=1000, optimizer=opt, verbose=0)
     assert opt.steps == 2
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from fastnn import io, optimizers, training
+
+    for module in (datasets, io, optimizers, training):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(fastnn.Network.fit, "Network.fit", globs={}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0

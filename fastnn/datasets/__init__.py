@@ -14,7 +14,7 @@ Examples
 ((64, 1797), (1797,), dtype('float32'))
 >>> X_train, X_test, y_train, y_test = datasets.train_test_split(X, y, test_size=0.25, seed=0)
 >>> X_train.shape, datasets.one_hot(y_test).shape
-((64, 1348), (10, 449))
+((64, 1347), (10, 450))
 """
 
 import numbers
