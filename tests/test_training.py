@@ -397,3 +397,12 @@ def test_docstring_examples_run():
     for test in finder.find(fastnn.Network.fit, "Network.fit", globs={}):
         runner.run(test)
     assert runner.failures == 0 and runner.tries > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 23), (17, 9), (64, 130)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transpose_into(shape, dtype):
+    src = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    dst = np.empty(shape[::-1], dtype=dtype)
+    ktrain.transpose_into(src, dst)
+    np.testing.assert_array_equal(dst, src.T)
