@@ -355,19 +355,33 @@ class Network:
     # ----------------------------------------------------------------- training and I/O
     # Thin delegates: the work is done in fastnn.training and fastnn.io.
 
-    def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", **options):
+    def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
+            validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
+            min_delta=0.0, restore_best_weights=True):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
-        See :func:`fastnn.training.fit` for every option (``shuffle``, ``seed``,
-        ``validation_data``, ``accumulate``, ``callbacks``, ``verbose``, ``patience``).
+        ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
+        :func:`fastnn.training.fit` for every option.
 
         Returns
         -------
         History
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> X, y = fastnn.datasets.make_xor()
+        >>> net = fastnn.Network([2, 8, 1], seed=0)
+        >>> history = net.fit(X, y, epochs=1000, batch_size=4, optimizer=fastnn.SGD(2.0), verbose=0)
+        >>> net.predict_classes(X)
+        array([0, 1, 1, 0])
         """
         from .training import fit
 
-        return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, **options)
+        return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   shuffle=shuffle, seed=seed, validation_data=validation_data,
+                   accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
+                   min_delta=min_delta, restore_best_weights=restore_best_weights)
 
     def evaluate(self, X, Y):
         """Mean loss and accuracy on ``X``, ``Y`` (see :func:`fastnn.training.evaluate`).

