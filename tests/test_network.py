@@ -271,6 +271,31 @@ def test_step_is_gradient_descent():
         np.testing.assert_array_equal(layer.b, ref.sgd_update(b, db, 0.7))
 
 
+@pytest.mark.parametrize("scale", [1000.0, 1e4])
+@pytest.mark.parametrize("loss,output", PAIRINGS)
+def test_saturated_network_stays_finite_without_warnings(loss, output, scale, dtype):
+    """Pre-activations of +-1000 and +-1e4 (pytest turns RuntimeWarning into errors)."""
+    net = fastnn.Network([2, 3, 3], loss=loss, activation="sigmoid", output_activation=output,
+                         dtype=dtype, seed=19)
+    for layer in net.layers:
+        layer.W[...] = np.sign(layer.W)
+    X = np.array([[scale, -scale, 0.5], [-scale, scale, 0.5]])
+    Y = np.eye(3)[:, [0, 2, 1]]
+    net.layers[-1].W[...] = scale * np.array([[1, -1, 0], [-1, 1, 0], [0, 0, 1]])
+    Zs, As = ref.network_forward(layers_of(net), X)
+    assert np.abs(Zs[-1]).max() >= scale / 2  # the output really is saturated
+    out = net.forward(X)
+    net.backward(Y)
+    J = net.loss(X, Y)
+    assert np.isfinite(out).all() and np.isfinite(J)
+    for layer in net.layers:
+        assert np.isfinite(layer.dW).all() and np.isfinite(layer.db).all()
+    J_ref = ref.network_loss(layers_of(net), X.astype(dtype), Y, loss)
+    assert J == pytest.approx(J_ref, rel=1e-5)
+    np.testing.assert_allclose(out, ref.network_forward(layers_of(net), X.astype(dtype))[1][-1],
+                               rtol=1e-5, atol=1e-30)
+
+
 # ----------------------------------------------------------------------- inputs
 
 
