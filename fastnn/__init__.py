@@ -4,10 +4,17 @@ Data follows the seed's layout: one sample per COLUMN, ``X`` of shape
 (n_features, n_samples).
 """
 
+from . import datasets
 from .gradcheck import gradcheck
+from .io import load
 from .layers import Dense
 from .network import Network
+from .optimizers import SGD, Adam
+from .training import DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "Network", "gradcheck", "__version__"]
+__all__ = [
+    "Adam", "Dense", "DivergenceError", "History", "Network", "SGD", "datasets", "gradcheck",
+    "load", "__version__",
+]

@@ -351,3 +351,62 @@ class Network:
             knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
             out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
         return out
+
+    # ----------------------------------------------------------------- training and I/O
+    # Thin delegates: the work is done in fastnn.training and fastnn.io.
+
+    def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
+            validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
+            min_delta=0.0, restore_best_weights=True):
+        """Train by mini-batch gradient descent, one compiled call per epoch.
+
+        ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
+        :func:`fastnn.training.fit` for every option.
+
+        Returns
+        -------
+        History
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> X, y = fastnn.datasets.make_xor()
+        >>> net = fastnn.Network([2, 8, 1], seed=0)
+        >>> history = net.fit(X, y, epochs=1000, batch_size=4, optimizer=fastnn.SGD(2.0), verbose=0)
+        >>> net.predict_classes(X)
+        array([0, 1, 1, 0])
+        """
+        from .training import fit
+
+        return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   shuffle=shuffle, seed=seed, validation_data=validation_data,
+                   accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
+                   min_delta=min_delta, restore_best_weights=restore_best_weights)
+
+    def evaluate(self, X, Y):
+        """Mean loss and accuracy on ``X``, ``Y`` (see :func:`fastnn.training.evaluate`).
+
+        Returns
+        -------
+        (float, float)
+        """
+        from .training import evaluate
+
+        return evaluate(self, X, Y)
+
+    def predict_classes(self, X):
+        """Predicted class per sample: argmax of the outputs, or ``output > 0.5`` for one.
+
+        Returns
+        -------
+        int64 ndarray of shape (m,)
+        """
+        from .training import predict_classes
+
+        return predict_classes(self, X)
+
+    def save(self, path):
+        """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
+        from .io import save
+
+        save(self, path)

@@ -6,6 +6,7 @@
 - :mod:`~fastnn.kernels.optimizers`: in-place parameter updates
 - :mod:`~fastnn.kernels.network`: whole-network forward, backward and training step
   over flat parameter buffers
+- :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
 - :mod:`~fastnn.kernels._jit`: the JIT policy (flags, cache), defined once
 
 Kernels never validate: the API layer guarantees shapes, dtypes and contiguity.
@@ -107,6 +108,6 @@ def _prepare_cache():
 
 _prepare_cache()
 
-from . import activations, dense, losses, network, optimizers  # noqa: E402
+from . import activations, dense, losses, network, optimizers, training  # noqa: E402
 
-__all__ = ["activations", "dense", "losses", "network", "optimizers"]
+__all__ = ["activations", "dense", "losses", "network", "optimizers", "training"]

@@ -1,5 +1,7 @@
 """In-place optimizer updates over flat parameter and gradient buffers."""
 
+import numpy as np
+
 from ._jit import kernel
 
 
@@ -23,3 +25,177 @@ def sgd_update(params, grads, lr):
     step = params.dtype.type(lr)
     for i in range(params.size):
         params[i] -= step * grads[i]
+
+
+SGD = 0
+ADAM = 1
+
+CODES = {"sgd": SGD, "adam": ADAM}
+"""Optimizer name -> kernel code."""
+
+# Positions in the float64 ``hyper`` array of each optimizer.
+LR = 0
+SGD_MOMENTUM = 1
+SGD_WEIGHT_DECAY = 2
+SGD_NESTEROV = 3
+ADAM_BETA1 = 1
+ADAM_BETA2 = 2
+ADAM_EPS = 3
+ADAM_WEIGHT_DECAY = 4
+N_HYPER = 5
+
+
+@kernel
+def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
+    """SGD with momentum, Nesterov momentum and L2 weight decay, in place (PyTorch's SGD).
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,), float32 or float64
+        Updated in place.
+    grads : ndarray of shape (p,), same dtype
+        Read.
+    hyper : float64 ndarray of shape (N_HYPER,)
+        ``[lr, momentum, weight_decay, nesterov (0 or 1), unused]``.
+    velocity : ndarray of shape (p,), same dtype
+        The momentum buffer, zeros before the first step; updated in place (untouched
+        when momentum is 0).
+    grad_scale : float
+        Every gradient is multiplied by it first (1 / micro-batches when accumulating).
+
+    Returns
+    -------
+    float
+        The float64 sum of the new parameters: finite unless one of them is not.
+
+    Notes
+    -----
+    With ``g = grad_scale * grads + weight_decay * params``::
+
+        v <- momentum * v + g                  (v = g on the first step: v starts at 0)
+        d <- g + momentum * v  if nesterov else v   (d = g when momentum is 0)
+        params <- params - lr * d
+
+    exactly ``torch.optim.SGD`` with ``dampening=0``.
+    """
+    t = params.dtype.type
+    lr = t(hyper[LR])
+    mu = t(hyper[SGD_MOMENTUM])
+    wd = t(hyper[SGD_WEIGHT_DECAY])
+    nesterov = hyper[SGD_NESTEROV] != 0.0
+    scale = t(grad_scale)
+    total = 0.0
+    if hyper[SGD_MOMENTUM] == 0.0:
+        for i in range(params.size):
+            g = grads[i] * scale + wd * params[i]
+            p = params[i] - lr * g
+            params[i] = p
+            total += p
+    elif nesterov:
+        for i in range(params.size):
+            g = grads[i] * scale + wd * params[i]
+            v = mu * velocity[i] + g
+            velocity[i] = v
+            p = params[i] - lr * (g + mu * v)
+            params[i] = p
+            total += p
+    else:
+        for i in range(params.size):
+            g = grads[i] * scale + wd * params[i]
+            v = mu * velocity[i] + g
+            velocity[i] = v
+            p = params[i] - lr * v
+            params[i] = p
+            total += p
+    return total
+
+
+@kernel
+def adam_update(params, grads, hyper, moments, step, grad_scale):
+    """Adam with L2 weight decay, in place (PyTorch's Adam, ``amsgrad=False``).
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,), float32 or float64
+        Updated in place.
+    grads : ndarray of shape (p,), same dtype
+        Read.
+    hyper : float64 ndarray of shape (N_HYPER,)
+        ``[lr, beta1, beta2, eps, weight_decay]``.
+    moments : ndarray of shape (2 * p,), same dtype
+        ``m`` (first half) and ``v`` (second half), zeros before the first step;
+        updated in place.
+    step : int
+        The number of this step, ``t >= 1`` (for the bias corrections).
+    grad_scale : float
+        Every gradient is multiplied by it first.
+
+    Returns
+    -------
+    float
+        The float64 sum of the new parameters: finite unless one of them is not.
+
+    Notes
+    -----
+    With ``g = grad_scale * grads + weight_decay * params``::
+
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        params <- params - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    the bias-corrected form ``params -= lr m_hat / (sqrt(v_hat) + eps)`` written as
+    ``torch.optim.Adam`` evaluates it (corrections computed in float64).
+    """
+    t = params.dtype.type
+    beta1 = hyper[ADAM_BETA1]
+    beta2 = hyper[ADAM_BETA2]
+    step_size = t(hyper[LR] / (1.0 - beta1**step))
+    inv_corr2 = t(1.0 / np.sqrt(1.0 - beta2**step))
+    b1 = t(beta1)
+    b2 = t(beta2)
+    c1 = t(1.0 - beta1)
+    c2 = t(1.0 - beta2)
+    eps = t(hyper[ADAM_EPS])
+    wd = t(hyper[ADAM_WEIGHT_DECAY])
+    scale = t(grad_scale)
+    n = params.size
+    total = 0.0
+    for i in range(n):
+        g = grads[i] * scale + wd * params[i]
+        m = b1 * moments[i] + c1 * g
+        v = b2 * moments[n + i] + c2 * (g * g)
+        moments[i] = m
+        moments[n + i] = v
+        p = params[i] - step_size * m / (np.sqrt(v) * inv_corr2 + eps)
+        params[i] = p
+        total += p
+    return total
+
+
+@kernel
+def optimizer_update(params, grads, code, hyper, state, step, grad_scale):
+    """One optimizer step, chosen by ``code`` (:data:`CODES`), in place.
+
+    Parameters
+    ----------
+    params, grads : ndarray of shape (p,)
+        Updated in place / read.
+    code : int
+        ``SGD`` or ``ADAM``.
+    hyper : float64 ndarray of shape (N_HYPER,)
+        The optimizer's hyperparameters (see :func:`sgd_momentum_update`,
+        :func:`adam_update`).
+    state : ndarray of shape (p,) for SGD, (2 * p,) for Adam, the params' dtype
+        Optimizer state, updated in place.
+    step : int
+        This step's number, ``t >= 1`` (used by Adam).
+    grad_scale : float
+
+    Returns
+    -------
+    float
+        The float64 sum of the new parameters (non-finite iff a parameter is).
+    """
+    if code == ADAM:
+        return adam_update(params, grads, hyper, state, step, grad_scale)
+    return sgd_momentum_update(params, grads, hyper, state, grad_scale)

@@ -1,0 +1,228 @@
+"""Saving and loading networks: one ``.npz`` file, no pickle, atomic writes.
+
+The file is a NumPy ``.npz`` archive (a zip) with exactly two arrays:
+
+- ``header``: uint8, the UTF-8 bytes of a JSON object::
+
+      {"format": "fastnn.Network", "version": 1, "fastnn_version": "0.1.0",
+       "sizes": [n_0, ..., n_L], "activations": [g_1, ..., g_L], "loss": "bce",
+       "dtype": "float32", "n_params": p}
+
+- ``params``: the flat parameter buffer, shape (p,), float32 or float64: for each layer
+  in turn, ``W`` (n_l, n_{l-1}) in row-major order, then ``b`` (n_l,).
+
+It is read with ``allow_pickle=False`` (opening an untrusted file never runs code) and
+checked in full before a network is built from it.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+FORMAT = "fastnn.Network"
+VERSION = 1
+_KEYS = {"header", "params"}
+
+
+def _header(net):
+    from . import __version__
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "fastnn_version": __version__,
+        "sizes": net.sizes,
+        "activations": [layer.activation for layer in net.layers],
+        "loss": net.loss_name,
+        "dtype": net.dtype.name,
+        "n_params": int(net.n_params),
+    }
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` (exactly that name; no suffix is added), atomically.
+
+    The archive is written to a temporary file in the same folder, flushed to disk
+    (``fsync``) and renamed over ``path`` (``os.replace``): a crash mid-save never
+    leaves a corrupt file where a good one was.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or path-like
+    """
+    from .network import Network
+
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
+    header = np.frombuffer(json.dumps(_header(net)).encode("utf-8"), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, header=header, params=net._params)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable (POSIX); not possible everywhere
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _read(path):
+    """The header dict and params array of a file, or raise _Invalid with the reason."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except ValueError as err:  # not npy/npz: np.load would have to unpickle it
+        raise _Invalid(f"not an .npz archive ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise _Invalid(f"unreadable or truncated ({type(err).__name__}: {err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise _Invalid("a single .npy array, not an .npz archive")
+    with archive:
+        names = set(archive.files)
+        if names != _KEYS:
+            missing = sorted(_KEYS - names)
+            extra = sorted(names - _KEYS)
+            raise _Invalid(f"expected the arrays {sorted(_KEYS)}; missing {missing}, unexpected {extra}")
+        arrays = {}
+        for name in sorted(_KEYS):
+            try:
+                arrays[name] = archive[name]
+            except ValueError as err:  # object arrays: would need pickle
+                raise _Invalid(f"array {name!r} cannot be read without pickle ({err})") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+                raise _Invalid(f"array {name!r} is unreadable or truncated ({type(err).__name__}: {err})") from None
+    raw, params = arrays["header"], arrays["params"]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _Invalid(f"'header' must be a 1-D uint8 array; got {raw.dtype} of shape {raw.shape}")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _Invalid(f"'header' is not valid JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise _Invalid("'header' must be a JSON object")
+    return header, params
+
+
+def _check_header(header, params):
+    """Validated (sizes, activations, loss, dtype), or raise _Invalid."""
+    from .kernels.activations import CODES as ACTIVATIONS
+    from .network import LOSSES
+
+    if header.get("format") != FORMAT:
+        raise _Invalid(f"'format' is {header.get('format')!r}, expected {FORMAT!r}")
+    version = header.get("version")
+    if version != VERSION:
+        raise _Invalid(
+            f"format version {version!r} is not supported by this fastnn (which reads version "
+            f"{VERSION}); save it again with a matching fastnn"
+        )
+    for key in ("sizes", "activations", "loss", "dtype", "n_params"):
+        if key not in header:
+            raise _Invalid(f"the header has no {key!r}")
+    sizes, activations = header["sizes"], header["activations"]
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes)):
+        raise _Invalid(f"'sizes' must be a list of at least two positive integers; got {sizes!r}")
+    if (not isinstance(activations, list) or len(activations) != len(sizes) - 1
+            or not all(isinstance(a, str) and a in ACTIVATIONS for a in activations)):
+        raise _Invalid(
+            f"'activations' must list one of {sorted(ACTIVATIONS)} per layer ({len(sizes) - 1}); "
+            f"got {activations!r}"
+        )
+    loss = header["loss"]
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise _Invalid(f"'loss' must be one of {sorted(set(LOSSES.values()))}; got {loss!r}")
+    dtype = header["dtype"]
+    if dtype not in ("float32", "float64"):
+        raise _Invalid(f"'dtype' must be 'float32' or 'float64'; got {dtype!r}")
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if header["n_params"] != n_params:
+        raise _Invalid(f"'n_params' is {header['n_params']!r} but the sizes {sizes} need {n_params}")
+    if params.dtype != np.dtype(dtype):
+        raise _Invalid(f"'params' has dtype {params.dtype} but the header says {dtype}")
+    if params.shape != (n_params,):
+        raise _Invalid(f"'params' has shape {params.shape}, expected ({n_params},) for sizes {sizes}")
+    if not np.all(np.isfinite(params)):
+        raise _Invalid("'params' holds NaN or infinite weights")
+    return sizes, activations, loss, np.dtype(dtype)
+
+
+def load(path):
+    """Read a network written by :meth:`Network.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Network
+        Its parameters are bitwise those saved, so it predicts bitwise the same.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The file is not a valid fastnn model: not an ``.npz`` archive, truncated,
+        another format version, holding pickled objects, or tampered with (missing or
+        extra arrays, wrong shapes or dtypes, NaN weights, an inconsistent header).
+        The message says which.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastnn
+    >>> net = fastnn.Network([2, 8, 1], seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "xor.npz")
+    >>> net.save(path)
+    >>> fastnn.load(path).sizes
+    [2, 8, 1]
+    """
+    from .layers import Dense
+    from .network import Network
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path!r}")
+    try:
+        header, params = _read(path)
+        sizes, activations, loss, dtype = _check_header(header, params)
+        layers = [Dense(n_in, n_out, activation, dtype, seed=0)
+                  for n_in, n_out, activation in zip(sizes[:-1], sizes[1:], activations)]
+        try:
+            net = Network(layers, loss=loss, dtype=dtype)
+        except (TypeError, ValueError) as err:
+            raise _Invalid(f"inconsistent header ({err})") from None
+    except _Invalid as err:
+        raise ValueError(f"{path!r} is not a valid fastnn model file: {err}") from None
+    net._params[...] = params
+    return net

@@ -1,0 +1,341 @@
+"""The fit loop: validation, an epoch per kernel call, metrics, early stopping, progress.
+
+Each epoch is ONE call of :func:`fastnn.kernels.training.train_epoch` (gather, forward,
+loss, backward and update for every mini-batch), over buffers allocated once per
+``fit``; between epochs Python only shuffles the sample order, evaluates the
+validation data, calls the callbacks and updates the progress bar.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from ._validation import check_positive_float, check_positive_int
+from .kernels import network as knet
+from .kernels import training as ktrain
+from .optimizers import get_optimizer
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a NaN or infinite loss or parameter.
+
+    The network keeps the last finite weights: those before the failing update.
+
+    Attributes
+    ----------
+    epoch : int
+        1-based epoch of the failure.
+    batch : int
+        1-based (micro-)batch of that epoch.
+    history : History
+        The metrics of the epochs completed before.
+    """
+
+    def __init__(self, message, epoch, batch, history):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+        self.history = history
+
+
+class History:
+    """Per-epoch metrics of a :func:`fit`, as Keras' ``History``.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        ``"loss"`` and ``"accuracy"`` (training, the mean over the epoch's batches,
+        each measured before its update), and ``"val_loss"`` and ``"val_accuracy"``
+        (after the epoch) when validation data is given.
+    epoch : list of int
+        The 1-based epoch numbers completed.
+    best_epoch : int or None
+        With early stopping: the epoch whose weights the network holds at the end.
+    stopped_epoch : int or None
+        With early stopping: the epoch after which training stopped early, else None.
+    """
+
+    def __init__(self, keys):
+        self.history = {key: [] for key in keys}
+        self.epoch = []
+        self.best_epoch = None
+        self.stopped_epoch = None
+
+    def _append(self, epoch, metrics):
+        self.epoch.append(epoch)
+        for key, value in metrics.items():
+            self.history[key].append(value)
+
+    def __repr__(self):
+        last = {key: round(values[-1], 6) for key, values in self.history.items() if values}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+
+def targets(net, Y, m, name="Y"):
+    """Check targets in the seed layout; 1-D class labels are accepted too.
+
+    A 1-D ``Y`` of length m is taken as the single output row when the network has one
+    output, and one-hot encoded (integer labels 0..n_L-1) when it has several.
+    """
+    array = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
+    if array.ndim == 1 and array.dtype.kind in "biuf":
+        if net.n_outputs == 1:
+            array = array.reshape(1, -1)
+        else:
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
+                raise ValueError(
+                    f"{name} is 1-D, so it must hold integer class labels 0..{net.n_outputs - 1} "
+                    f"for a network with {net.n_outputs} outputs; got non-integer values"
+                )
+            labels = array.astype(np.int64)
+            if labels.size and (labels.min() < 0 or labels.max() >= net.n_outputs):
+                raise ValueError(
+                    f"{name} holds class labels in [{labels.min()}, {labels.max()}] but the network "
+                    f"has {net.n_outputs} outputs (labels 0..{net.n_outputs - 1})"
+                )
+            array = np.zeros((net.n_outputs, labels.size), dtype=net.dtype)
+            array[labels, np.arange(labels.size)] = 1
+    return net._check_Y(array, m, name)
+
+
+def _evaluate_checked(net, X, Y):
+    """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
+    m = X.shape[1]
+    net._eval_ws = ws = net._workspace(net._eval_ws, m)
+    loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+    correct = ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, m), Y)
+    return float(loss), correct / m
+
+
+def evaluate(net, X, Y):
+    """Mean loss and accuracy of ``net`` on ``X``, ``Y``.
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like of shape (n_0, m)
+    Y : array_like of shape (n_L, m), or 1-D labels of shape (m,)
+
+    Returns
+    -------
+    (float, float)
+        The loss (as :meth:`Network.loss`) and the accuracy: the fraction of samples
+        whose ``argmax`` output matches the ``argmax`` target (several outputs), or
+        whose output and target fall on the same side of 0.5 (one output).
+    """
+    X = net._check_X(X)
+    Y = targets(net, Y, X.shape[1])
+    return _evaluate_checked(net, X, Y)
+
+
+def predict_classes(net, X):
+    """Predicted class of each sample: ``argmax`` over the outputs, or ``output > 0.5``.
+
+    Returns
+    -------
+    int64 ndarray of shape (m,)
+    """
+    A = net.predict(X)
+    if A.shape[0] == 1:
+        return (A[0] > 0.5).astype(np.int64)
+    return np.argmax(A, axis=0).astype(np.int64)
+
+
+def _check_nonnegative_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer; got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {value}")
+    return int(value)
+
+
+def _format(metrics):
+    return "  ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+
+
+def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
+        validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
+        min_delta=0.0, restore_best_weights=True):
+    """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place.
+    X : array_like of shape (n_0, N)
+        Inputs, one sample per column.
+    Y : array_like of shape (n_L, N), or 1-D labels of shape (N,)
+        Targets. 1-D integer labels are one-hot encoded for a network with several
+        outputs; for one output a 1-D ``Y`` is the output row.
+    epochs : int, default 10
+    batch_size : int, default 32
+        Samples per (micro-)batch; the last batch of an epoch holds the remainder.
+        Clipped to N.
+    optimizer : SGD, Adam or {"sgd", "adam"}, default "sgd"
+        An optimizer object (its state carries over between ``fit`` calls), or a name
+        for one with default settings (``SGD(lr=0.1)``, ``Adam(lr=0.001)``).
+    shuffle : bool, default True
+        Visit the samples in a new random order each epoch.
+    seed : int or None, default 0
+        Seeds the shuffling (``np.random.default_rng(seed)``): the same seed, data and
+        starting weights give bitwise the same training.
+    validation_data : (Xv, Yv), optional
+        Evaluated after every epoch: ``val_loss`` and ``val_accuracy``.
+    accumulate : int, default 1
+        Micro-batches per update: the gradients of ``accumulate`` consecutive batches
+        of ``batch_size`` are accumulated by the backward kernel and the update uses
+        their sample-weighted mean, the gradient of one batch of
+        ``accumulate * batch_size`` samples.
+    callbacks : callable or list of callables, optional
+        Each is called after every epoch as ``callback(epoch, metrics)`` with the
+        1-based epoch number and a dict of that epoch's metrics; a callback returning
+        True stops training.
+    verbose : {0, 1, 2}, default 1
+        0: silent; 1: a tqdm progress bar over the epochs showing the metrics;
+        2: one line per epoch.
+    patience : int, optional
+        Early stopping: stop after ``patience`` epochs without an improvement of the
+        monitored value (``val_loss`` with validation data, else ``loss``) by more than
+        ``min_delta``. None (default): no early stopping.
+    min_delta : float, default 0.0
+    restore_best_weights : bool, default True
+        With early stopping: end with the weights of the best epoch.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    DivergenceError
+        A NaN or infinite loss or parameter; the message names the epoch and batch, and
+        the network keeps the last finite weights.
+
+    Notes
+    -----
+    The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
+    each measured on its batch just before that batch's update (as Keras does).
+    """
+    X = net._check_X(X)
+    N = X.shape[1]
+    Y = targets(net, Y, N)
+    epochs = _check_nonnegative_int(epochs, "epochs")
+    batch_size = min(check_positive_int(batch_size, "batch_size"), N)
+    accumulate = check_positive_int(accumulate, "accumulate")
+    optimizer = get_optimizer(optimizer)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+        raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+    if callbacks is None:
+        callbacks = []
+    elif callable(callbacks):
+        callbacks = [callbacks]
+    else:
+        callbacks = list(callbacks)
+        for i, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
+                                f"got {type(callback).__name__}")
+    if patience is not None:
+        patience = check_positive_int(patience, "patience")
+    min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
+    val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (Xv, Yv)")
+        Xv = net._check_X(validation_data[0], "validation_data[0]")
+        Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]")
+        val = (Xv, Yv)
+    rng = np.random.default_rng(seed)
+
+    # Sample-major copies (rows gather 8-16x faster), buffers allocated once per fit.
+    Xs = np.empty((N, X.shape[0]), dtype=net.dtype)
+    Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
+    ktrain.transpose_into(X, Xs)
+    ktrain.transpose_into(Y, Ys)
+    perm = np.arange(N, dtype=np.int64)
+    work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
+    optimizer._bind(net)
+    params_backup = np.empty_like(net._params)
+    state_backup = np.empty_like(optimizer._state)
+    best_params = np.empty_like(net._params) if patience is not None else None
+
+    keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
+    history = History(keys)
+    monitor = "val_loss" if val is not None else "loss"
+    best, best_epoch, waited = math.inf, None, 0
+
+    bar = None
+    if verbose == 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
+    try:
+        for epoch in range(1, epochs + 1):
+            if shuffle:
+                rng.shuffle(perm)
+            np.copyto(params_backup, net._params)
+            np.copyto(state_backup, optimizer._state)
+            steps_before = optimizer.steps
+            loss_sum, correct, status, batch, steps = ktrain.train_epoch(
+                net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
+                net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                steps_before, work, -1)
+            net._grads_zero = False
+            net._X = None
+            if status != ktrain.OK:
+                what = "loss"
+                if status == ktrain.PARAMS_NOT_FINITE:
+                    # Replay the epoch up to the group before the failing update: the loop
+                    # is deterministic, so this restores bitwise the last finite weights.
+                    what = "parameters after the update"
+                    np.copyto(net._params, params_backup)
+                    np.copyto(optimizer._state, state_backup)
+                    group_start = (batch // accumulate) * accumulate
+                    _, _, _, _, steps = ktrain.train_epoch(
+                        net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                        accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                        optimizer._state, steps_before, work, group_start)
+                optimizer._steps[0] = steps
+                raise DivergenceError(
+                    f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
+                    f"NaN or infinite; the network keeps the last finite weights. Lower the "
+                    f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
+                    epoch, batch + 1, history)
+            optimizer._steps[0] = steps
+            metrics = {"loss": loss_sum / N, "accuracy": correct / N}
+            if val is not None:
+                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(net, *val)
+            history._append(epoch, metrics)
+            if bar is not None:
+                bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
+                bar.update(1)
+            elif verbose == 2:
+                print(f"epoch {epoch}/{epochs}  {_format(metrics)}", flush=True)
+            stop = False
+            for callback in callbacks:
+                if callback(epoch, dict(metrics)) is True:
+                    stop = True
+            if patience is not None:
+                value = metrics[monitor]
+                if value < best - min_delta:
+                    best, best_epoch, waited = value, epoch, 0
+                    np.copyto(best_params, net._params)
+                else:
+                    waited += 1
+                    if waited >= patience:
+                        history.stopped_epoch = epoch
+                        stop = True
+            if stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if patience is not None and best_epoch is not None:
+        if restore_best_weights and best_epoch != history.epoch[-1]:
+            np.copyto(net._params, best_params)
+            net._X = None
+        history.best_epoch = best_epoch if restore_best_weights else history.epoch[-1]
+    return history

@@ -1,0 +1,96 @@
+"""The ``fastnn train`` command: defaults, options, end to end in a subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "fastnn", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help():
+    result = run("train", "--help")
+    assert result.returncode == 0
+    for option in ("--hidden", "--activation", "--epochs", "--batch-size", "--lr", "--optimizer",
+                   "--seed", "--save", "--plot"):
+        assert option in result.stdout
+    top = run("--help")
+    assert top.returncode == 0 and "train" in top.stdout
+
+
+def test_end_to_end_small_setting(tmp_path):
+    model = tmp_path / "digits.npz"
+    result = run("train", "--hidden", "16", "--epochs", "3", "--optimizer", "adam", "--seed", "1",
+                 "--save", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy:" in result.stdout and f"saved the network to {model}" in result.stdout
+    assert "3/3" in result.stderr  # the progress bar
+    net = fastnn.load(model)
+    assert net.sizes == [64, 16, 10]
+    X, y = fastnn.datasets.load_digits()
+    accuracy = float(result.stdout.split("test accuracy:")[1].split("%")[0])
+    assert 0 < accuracy <= 100
+    assert np.isfinite(net.evaluate(X, y)[0])
+
+
+def test_default_settings_reach_95_percent(capsys):
+    assert cli.main(["train", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(out.split("test accuracy:")[1].split("%")[0])
+    assert accuracy >= 95.0
+
+
+def test_options_hidden_activation_dtype_and_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "curves.png"
+    code = cli.main(["train", "--hidden", "12,8", "--activation", "tanh", "--epochs", "2",
+                     "--batch-size", "64", "--lr", "0.05", "--dtype", "float64", "--loss", "cce",
+                     "--plot", str(plot), "--quiet"])
+    assert code == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote the loss curves to {plot}" in capsys.readouterr().out
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert cli.main(["train", "--plot", str(tmp_path / "x.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib" in err and "fastnn[plot]" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["train", "--hidden", "64,x"], "--hidden"),
+    (["train", "--hidden", "0"], "--hidden"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--lr", "-1"], "--lr"),
+    (["train", "--optimizer", "rmsprop"], "--optimizer"),
+    (["train", "--test-size", "1.5"], "--test-size"),
+    ([], "COMMAND"),
+])
+def test_bad_options_exit_with_usage(args, match, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(args)
+    assert info.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_bad_momentum_and_divergence_are_reported(capsys):
+    assert cli.main(["train", "--momentum", "1.5", "--quiet"]) == 2
+    assert "--momentum" in capsys.readouterr().err
+    assert cli.main(["train", "--loss", "mse", "--activation", "identity", "--lr", "1e6",
+                     "--epochs", "2", "--quiet"]) == 1
+    assert "diverged at epoch 1" in capsys.readouterr().err
