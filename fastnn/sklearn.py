@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from . import threads as _threads
 from ._validation import check_dtype, check_positive_float, check_positive_int
 from .kernels import network as knet
 from .kernels import regularization as kreg
@@ -362,61 +363,63 @@ class _BaseFastMLP(BaseEstimator):
         adaptive = params["solver"] == "sgd" and params["learning_rate"] == "adaptive"
         invscaling = params["solver"] == "sgd" and params["learning_rate"] == "invscaling"
 
-        self.n_iter_ = 0
-        for _ in range(params["max_iter"]):
-            if params["shuffle"]:
-                rng.shuffle(order)
-            total = 0.0
-            for batch, start in enumerate(range(0, n_samples, batch_size)):
-                index = order[start : start + batch_size]
-                m = index.size
-                xb = np.take(X, index, axis=0, out=x_buffer[:m], mode="clip").T
-                yb = np.take(Y, index, axis=0, out=y_buffer[:m], mode="clip").T
-                loss = knet.network_loss(weights, layout, xb, yb, ws.acts, ws.z_out, loss_code)
-                knet.network_backward(weights, grads, layout, xb, yb, ws.acts, ws.delta, ws.scratch,
-                                      loss_code, False)
-                squares = kreg.scale_add_l2(weights, grads, layout, grad_scale, alpha / m)
-                loss = loss * loss_scale + 0.5 * alpha * squares / m
-                if not np.isfinite(loss):
-                    raise ValueError(
-                        f"training diverged at iteration {self.n_iter_ + 1}, batch {batch + 1}: the "
-                        f"loss became NaN or infinite. Scale the inputs (e.g. StandardScaler) or "
-                        f"lower learning_rate_init (now {params['learning_rate_init']:g})"
-                    )
-                total += loss * m
-                optimizer.step(net)
-            net._grads_zero = False
-            self.n_iter_ += 1
-            self.t_ += n_samples
-            self.loss_ = total / n_samples
-            self.loss_curve_.append(self.loss_)
-            if params["verbose"]:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            if early_stopping:
-                self._track_validation(X_val_T, Y_val, params)
-            else:
-                self._track_loss(params)
-            if invscaling:
-                optimizer.lr = params["learning_rate_init"] / (self.t_ + 1) ** params["power_t"]
-            if self._no_improvement_count > params["n_iter_no_change"]:
-                what = "Validation score" if early_stopping else "Training loss"
-                message = (f"{what} did not improve more than tol={params['tol']:f} for "
-                           f"{params['n_iter_no_change']} consecutive epochs.")
-                if adaptive and optimizer.lr > 1e-6:
-                    optimizer.lr = optimizer.lr / 5.0
-                    self._no_improvement_count = 0
-                    if params["verbose"]:
-                        print(f"{message} Setting learning rate to {optimizer.lr:f}")
+        # One BLAS thread on a shared machine unless the user chose otherwise (fastnn.threads).
+        with _threads.training_threads(batch_size * net._max_weights):
+            self.n_iter_ = 0
+            for _ in range(params["max_iter"]):
+                if params["shuffle"]:
+                    rng.shuffle(order)
+                total = 0.0
+                for batch, start in enumerate(range(0, n_samples, batch_size)):
+                    index = order[start : start + batch_size]
+                    m = index.size
+                    xb = np.take(X, index, axis=0, out=x_buffer[:m], mode="clip").T
+                    yb = np.take(Y, index, axis=0, out=y_buffer[:m], mode="clip").T
+                    loss = knet.network_loss(weights, layout, xb, yb, ws.acts, ws.z_out, loss_code)
+                    knet.network_backward(weights, grads, layout, xb, yb, ws.acts, ws.delta, ws.scratch,
+                                          loss_code, False)
+                    squares = kreg.scale_add_l2(weights, grads, layout, grad_scale, alpha / m)
+                    loss = loss * loss_scale + 0.5 * alpha * squares / m
+                    if not np.isfinite(loss):
+                        raise ValueError(
+                            f"training diverged at iteration {self.n_iter_ + 1}, batch {batch + 1}: the "
+                            f"loss became NaN or infinite. Scale the inputs (e.g. StandardScaler) or "
+                            f"lower learning_rate_init (now {params['learning_rate_init']:g})"
+                        )
+                    total += loss * m
+                    optimizer.step(net)
+                net._grads_zero = False
+                self.n_iter_ += 1
+                self.t_ += n_samples
+                self.loss_ = total / n_samples
+                self.loss_curve_.append(self.loss_)
+                if params["verbose"]:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                if early_stopping:
+                    self._track_validation(X_val_T, Y_val, params)
                 else:
-                    if params["verbose"]:
-                        print(f"{message} Stopping.")
+                    self._track_loss(params)
+                if invscaling:
+                    optimizer.lr = params["learning_rate_init"] / (self.t_ + 1) ** params["power_t"]
+                if self._no_improvement_count > params["n_iter_no_change"]:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    message = (f"{what} did not improve more than tol={params['tol']:f} for "
+                               f"{params['n_iter_no_change']} consecutive epochs.")
+                    if adaptive and optimizer.lr > 1e-6:
+                        optimizer.lr = optimizer.lr / 5.0
+                        self._no_improvement_count = 0
+                        if params["verbose"]:
+                            print(f"{message} Setting learning rate to {optimizer.lr:f}")
+                    else:
+                        if params["verbose"]:
+                            print(f"{message} Stopping.")
+                        break
+                if incremental:
                     break
-            if incremental:
-                break
-            if self.n_iter_ == params["max_iter"]:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and "
-                    f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+                if self.n_iter_ == params["max_iter"]:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and "
+                        f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         if early_stopping:
             net._params[...] = self._best_params
         if not np.isfinite(net._params).all():
