@@ -309,6 +309,11 @@ def test_stops_after_n_iter_no_change_like_sklearn():
     theirs = MLPClassifier(**settings).fit(X, y)
     assert ours.n_iter_ == theirs.n_iter_ == 5  # best at epoch 1, then 4 > 3 epochs without gain
     assert ours.best_loss_ == min(ours.loss_curve_) and ours.validation_scores_ is None
+    # "adaptive" divides the step by 5 instead of stopping, until it is <= 1e-6.
+    adaptive = dict(settings, solver="sgd", learning_rate="adaptive")
+    ours = FastMLPClassifier(**adaptive).fit(X, y)
+    assert ours.n_iter_ == MLPClassifier(**adaptive).fit(X, y).n_iter_ == 5 + 5 * 4
+    assert ours._optimizer.lr == pytest.approx(0.001 / 5**5)
     with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
         FastMLPClassifier(max_iter=3, tol=0.0, random_state=0).fit(X, y)
 
@@ -472,3 +477,11 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(fastnn.sklearn, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_verbose_prints_each_epoch(capsys):
+    X, y = load_iris(return_X_y=True)
+    FastMLPClassifier(hidden_layer_sizes=(4,), tol=1e6, n_iter_no_change=1, verbose=True,
+                      random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ") and lines[-1].endswith("Stopping.")
