@@ -10,11 +10,12 @@ from .io import load
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD, Adam
+from .threads import get_num_threads, num_threads, set_num_threads
 from .training import DivergenceError, History
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adam", "Dense", "DivergenceError", "History", "Network", "SGD", "datasets", "gradcheck",
-    "load", "__version__",
+    "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
 ]

@@ -111,12 +111,15 @@ def as_matrix(value, name, dtype, rows=None, cols=None, what="features"):
             f"{name} has {array.shape[1]} columns (samples) but X has {cols}; "
             f"got shape {array.shape}, expected ({array.shape[0]}, {cols})"
         )
-    result = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # A value too large for ``dtype`` becomes inf here; it is reported just below
+        # as a ValueError that names it, not as NumPy's "overflow encountered in cast".
+        result = np.ascontiguousarray(array, dtype=dtype)
     if not np.isfinite(result).all():
         bad = np.argwhere(~np.isfinite(result))[0]
         note = ""
         if array.dtype.kind == "f" and np.isfinite(array[tuple(bad)]):
-            note = f" (the value {array[tuple(bad)]!r} overflows {np.dtype(dtype)})"
+            note = f" (the value {array[tuple(bad)].item()!r} overflows {np.dtype(dtype)})"
         raise ValueError(
             f"{name} contains NaN or infinity, first at index {tuple(int(i) for i in bad)}{note}; "
             f"remove or impute non-finite values first"

@@ -16,9 +16,14 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
       against ``sum_i dJ/dtheta_i d_i``.
 
     The relative error of analytic ``a`` and numeric ``n`` is
-    ``|a - n| / max(|a|, |n|, 1e-3 * max_i |a_i|)``: the floor keeps gradients that are
-    zero up to rounding from dominating. Meant for float64 networks, where a correct
-    backward gives errors around 1e-8; in float32 rounding dominates any eps.
+    ``|a - n| / max(|a|, |n|, floor)`` with
+    ``floor = max(1e-3 * max_i |a_i|, 1e7 * u * |J| / eps)``, ``u`` the float64 machine
+    epsilon and ``J`` the loss. Both terms keep gradients that a difference at this
+    ``eps`` cannot resolve from dominating: the first those that are zero up to
+    rounding, the second those below the rounding error of the central difference
+    itself, about ``u |J| / eps`` (1e-10 for J ~ 1 at eps = 1e-6), which the floor
+    scales to show as at most about 1e-7. Meant for float64 networks, where a correct
+    backward gives errors around 1e-8 to 3e-7; in float32 rounding dominates any eps.
 
     Parameters
     ----------
@@ -47,7 +52,9 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
         net.forward(X)
         net.backward(Y)
         analytic = grads.astype(np.float64)
-        floor = 1e-3 * max(np.abs(analytic).max(), np.finfo(np.float64).tiny)
+        loss = abs(net._loss_checked(X, Y))
+        rounding = np.finfo(np.float64).eps * loss / eps
+        floor = max(1e-3 * np.abs(analytic).max(), 1e7 * rounding, np.finfo(np.float64).tiny)
 
         def slope(direction):
             params[...] = saved_params + eps * direction

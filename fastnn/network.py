@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import threads as _threads
 from ._validation import as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int
 from .kernels import network as knet
 from .kernels import optimizers as kopt
@@ -300,8 +301,14 @@ class Network:
         Y = self._check_Y(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
         self._train_ws = ws = self._workspace(self._train_ws, X.shape[1])
-        knet.train_step(self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
-                        ws.delta, ws.scratch, self._loss_code, lr)
+        args = (self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
+                ws.delta, ws.scratch, self._loss_code, lr)
+        work = X.shape[1] * self._max_weights
+        if work < _threads.THREADED_WORK:
+            knet.train_step(*args)
+        else:
+            with _threads.training_threads(work):
+                knet.train_step(*args)
         self._grads_zero = False
         self._X = None
 
@@ -346,10 +353,11 @@ class Network:
         chunk = min(m, PREDICT_CHUNK)
         ws = Workspace(self._sizes[1:], 0, chunk, self.dtype)
         out = np.empty((self.n_outputs, m), dtype=self.dtype)
-        for start in range(0, m, chunk):
-            part = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
-            knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
-            out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
+        with _threads.training_threads(chunk * self._max_weights):
+            for start in range(0, m, chunk):
+                part = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
+                knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
+                out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
         return out
 
     # ----------------------------------------------------------------- training and I/O

@@ -17,6 +17,9 @@ is usable and current:
 * Numba keys a cached function on its own source file only; a change to a helper in
   another module would leave a stale cache. A hash of all kernel sources is kept in a
   stamp file beside the cache, and fastnn's cache files are dropped when it changes.
+* A cache file that cannot be read back (truncated, corrupt) would make Numba raise
+  at the first call; every fastnn cache file is unpickled once at import (a few ms)
+  and, if any fails, they are all dropped and the kernels recompile.
 * When the package folder is not writable (a system install, a read-only mount), the
   cache goes to a per-user temporary folder named after that hash instead of making
   Numba's decorator raise at import time.
@@ -24,10 +27,13 @@ is usable and current:
 
 import hashlib
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
 import numba
+
+from . import _jit
 
 _HERE = Path(__file__).resolve().parent
 _STAMP_NAME = "fastnn-kernels.stamp"
@@ -51,27 +57,53 @@ def _writable(folder):
     return True
 
 
-def _prepare_cache():
-    """Drop stale cache files, or redirect the cache when the package is read-only."""
-    source_hash = _source_hash()
-    pycache = _HERE / "__pycache__"
-    if numba.config.CACHE_DIR or not _writable(pycache):
-        if not numba.config.CACHE_DIR:
-            user = os.environ.get("USER") or str(os.getuid() if hasattr(os, "getuid") else "")
-            fallback = Path(tempfile.gettempdir()) / f"fastnn-numba-cache-{user}-{source_hash}"
-            fallback.mkdir(parents=True, exist_ok=True)
-            numba.config.CACHE_DIR = str(fallback)
-        return
-    stamp = pycache / _STAMP_NAME
+def _readable(path):
+    """True when a Numba cache file unpickles (an index: version, then the rest)."""
+    try:
+        with open(path, "rb") as f:
+            if path.suffix == ".nbi":
+                pickle.load(f)
+            pickle.loads(f.read())
+    except Exception:  # any failure means the file is unusable; it is rebuilt
+        return False
+    return True
+
+
+def _clean(folder, source_hash):
+    """Delete the cache files under ``folder`` if stale (stamp differs) or unreadable."""
+    stamp = folder / _STAMP_NAME
     try:
         current = stamp.read_text().strip()
     except OSError:
         current = ""
-    if current != source_hash:
-        for path in pycache.iterdir():
-            if path.suffix in (".nbi", ".nbc"):
-                path.unlink(missing_ok=True)
+    files = [path for path in folder.rglob("*") if path.suffix in (".nbi", ".nbc")]
+    if current != source_hash or not all(_readable(path) for path in files):
+        for path in files:
+            path.unlink(missing_ok=True)
         stamp.write_text(source_hash + "\n")
+
+
+def _prepare_cache():
+    """Choose a writable cache folder, then drop stale or corrupt files from it.
+
+    A folder the user chose (``NUMBA_CACHE_DIR``) is kept when writable and left alone.
+    Otherwise: the package's own ``__pycache__``, else a per-user temporary folder,
+    else caching is switched off (every process compiles; nothing raises).
+    """
+    if numba.config.CACHE_DIR and _writable(Path(numba.config.CACHE_DIR)):
+        return
+    source_hash = _source_hash()
+    pycache = _HERE / "__pycache__"
+    if not numba.config.CACHE_DIR and _writable(pycache):
+        _clean(pycache, source_hash)
+        return
+    user = os.environ.get("USER") or str(os.getuid() if hasattr(os, "getuid") else "")
+    fallback = Path(tempfile.gettempdir()) / f"fastnn-numba-cache-{user}"
+    if _writable(fallback):
+        numba.config.CACHE_DIR = str(fallback)
+        _clean(fallback, source_hash)
+    else:
+        _jit.JIT_OPTIONS["cache"] = False
 
 
 _prepare_cache()

@@ -24,6 +24,10 @@ JIT_OPTIONS = {
     "nogil": True,
 }
 
+HELPER_OPTIONS = {key: value for key, value in JIT_OPTIONS.items() if key not in ("cache", "nogil")}
+"""Options for ``numba.extending.overload`` helpers (inlined into kernels, which are
+cached themselves): the same flags, without the dispatcher-only ones."""
+
 
 def kernel(func):
     """Compile ``func`` with fastnn's JIT policy (``numba.njit(**JIT_OPTIONS)``)."""

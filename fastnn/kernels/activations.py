@@ -3,11 +3,22 @@
 Activations are selected by an integer code (one compiled kernel serves them all and
 the choice costs one predictable branch per layer, not per element). Every derivative
 is written from the forward OUTPUT ``A``, so the pre-activation ``Z`` need not be kept.
+
+Exponentials come from :func:`exp_nonpositive` and :func:`expm1_nonpositive`, written
+here as range reduction + a polynomial so that the loops calling them VECTORIZE
+(Numba's ``np.exp`` stays a scalar libm call per element). Every activation needs
+``exp(x)`` for ``x <= 0`` only (``exp(-|z|)`` in the sigmoid, ``expm1(-2|z|)`` in tanh,
+``exp(z - max z)`` in softmax), so nothing can overflow. Accuracy, measured over
+millions of points against a higher-precision reference: below 1 ulp in float64,
+about 1 ulp in float32; subnormal results, ``-inf -> 0`` and ``NaN -> NaN`` are exact.
 """
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload, register_jitable
 
-from ._jit import kernel
+from ._jit import HELPER_OPTIONS, kernel
 
 IDENTITY = 0
 SIGMOID = 1
@@ -17,6 +28,170 @@ SOFTMAX = 4
 
 CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "softmax": SOFTMAX}
 """Activation name -> kernel code."""
+
+
+# ---------------------------------------------------------------- vectorizable exp
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """Reinterpret an int64 (int32) as the float64 (float32) with the same bits."""
+    if bits == types.int64:
+        result = types.float64
+    elif bits == types.int32:
+        result = types.float32
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+    return result(bits), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``). Fast-math reassociation cannot split
+    it, which keeps the Cody-Waite range reduction below exact."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(signature.return_type)
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty, ty, ty]))
+        return builder.call(fn, args)
+
+    return a(a, a, a), codegen
+
+
+@register_jitable(**HELPER_OPTIONS)
+def _reduce64(x):
+    # x in [-746, 0]: k = round(x / ln2), r = x - k ln2 in [-ln2/2, ln2/2] (ln2 split in
+    # two, the high part with 32 trailing zero bits), q = expm1(r) by Taylor to degree 13
+    # (truncation < 5e-18 on that interval).
+    k = np.floor(x * 1.4426950408889634 + 0.5)
+    r = _fma(-k, 6.93147180369123816490e-01, x)
+    r = _fma(-k, 1.90821492927058770002e-10, r)
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    q = (q * r) * r + r
+    return q, np.int64(k)
+
+
+@register_jitable(**HELPER_OPTIONS)
+def _reduce32(x):
+    # x in [-104, 0]: as _reduce64 with Cephes' expf constants (minimax, about 1 ulp).
+    k = np.floor(x * np.float32(1.44269504088896341) + np.float32(0.5))
+    r = _fma(-k, np.float32(0.693359375), x)
+    r = _fma(-k, np.float32(-2.12194440e-4), r)
+    q = np.float32(1.9875691500e-4)
+    q = q * r + np.float32(1.3981999507e-3)
+    q = q * r + np.float32(8.3334519073e-3)
+    q = q * r + np.float32(4.1665795894e-2)
+    q = q * r + np.float32(1.6666665459e-1)
+    q = q * r + np.float32(5.0000001201e-1)
+    q = (q * r) * r + r
+    return q, np.int32(k)
+
+
+def _exp64(x):
+    xc = x if x > -746.0 else -746.0
+    q, k = _reduce64(xc)
+    # 2**k as two powers of two, each a normal number, so that a subnormal result
+    # is rounded once, correctly, by the last product.
+    k1 = k >> 1
+    p1 = _float_from_bits((k1 + 1023) << 52)
+    p2 = _float_from_bits((k - k1 + 1023) << 52)
+    e = (p1 * q + p1) * p2
+    return e if x == x else x
+
+
+def _exp32(x):
+    lo = np.float32(-104.0)
+    xc = x if x > lo else lo
+    q, k = _reduce32(xc)
+    k1 = k >> 1
+    p1 = _float_from_bits(np.int32((k1 + 127) << 23))
+    p2 = _float_from_bits(np.int32((k - k1 + 127) << 23))
+    e = (p1 * q + p1) * p2
+    return e if x == x else x
+
+
+def _expm1_64(x):
+    xc = x if x > -60.0 else -60.0
+    q, k = _reduce64(xc)
+    p = _float_from_bits((k + 1023) << 52)
+    e = p * q + (p - 1.0)
+    return e if x == x else x
+
+
+def _expm1_32(x):
+    lo = np.float32(-30.0)
+    xc = x if x > lo else lo
+    q, k = _reduce32(xc)
+    p = _float_from_bits(np.int32((k + 127) << 23))
+    e = p * q + (p - np.float32(1.0))
+    return e if x == x else x
+
+
+def exp_nonpositive(x):
+    """``exp(x)`` for a float ``x <= 0`` (or NaN), vectorizable inside kernels.
+
+    Inside a kernel this compiles to the branch-free polynomial code (float32 stays
+    float32); called from Python it is ``np.exp``. Values above 0 are not supported.
+    """
+    return np.exp(x)
+
+
+def expm1_nonpositive(x):
+    """``exp(x) - 1`` for a float ``x <= 0`` (or NaN), accurate near 0 and vectorizable."""
+    return np.expm1(x)
+
+
+@overload(exp_nonpositive, jit_options=HELPER_OPTIONS)
+def _exp_nonpositive_impl(x):
+    if isinstance(x, types.Float):
+        return _exp32 if x.bitwidth == 32 else _exp64
+    return None
+
+
+@overload(expm1_nonpositive, jit_options=HELPER_OPTIONS)
+def _expm1_nonpositive_impl(x):
+    if isinstance(x, types.Float):
+        return _expm1_32 if x.bitwidth == 32 else _expm1_64
+    return None
+
+
+@register_jitable(**HELPER_OPTIONS)
+def _sigmoid(z, one):
+    # Stable and branch-free: e = exp(-|z|) <= 1 never overflows; a select picks
+    # 1 / (1 + e) (z >= 0) or e / (1 + e) (z < 0). NaN stays NaN.
+    e = exp_nonpositive(-np.abs(z))
+    s = one / (one + e)
+    return s if z >= one - one else e * s
+
+
+@register_jitable(**HELPER_OPTIONS)
+def _tanh(z, one):
+    # tanh(|z|) = -em / (2 + em) with em = expm1(-2|z|) in (-1, 0]: no cancellation
+    # near 0, no overflow far from it.
+    two = one + one
+    em = expm1_nonpositive(-two * np.abs(z))
+    t = -em / (two + em)
+    return t if z >= one - one else -t
+
+
+# ---------------------------------------------------------------- kernels
 
 
 @kernel
@@ -38,41 +213,48 @@ def bias_activation(Z, b, A, act):
     -----
     sigmoid(z) = 1 / (1 + exp(-z)), evaluated as ``e = exp(-|z|)``, then ``1 / (1 + e)``
     for z >= 0 and ``e / (1 + e)`` otherwise: it never overflows and never divides by 0.
+    tanh(z) = sign(z) * (-em / (2 + em)) with ``em = expm1(-2|z|)``: exact to a few ulp
+    near 0 as well. NaN gives NaN; +-inf give the limits.
     softmax works per column (per sample): ``exp(z - max z) / sum exp(z - max z)``.
     """
     n, m = Z.shape
     one = Z.dtype.type(1.0)
     zero = Z.dtype.type(0.0)
-    if act == SIGMOID:
-        for i in range(n):
-            bi = b[i, 0]
-            for j in range(m):
-                z = Z[i, j] + bi
-                Z[i, j] = z
-                e = np.exp(-np.abs(z))
-                s = one / (one + e)
-                A[i, j] = s if z >= zero else e * s
-    elif act == TANH:
-        for i in range(n):
-            bi = b[i, 0]
-            for j in range(m):
-                z = Z[i, j] + bi
-                Z[i, j] = z
-                A[i, j] = np.tanh(z)
-    elif act == RELU:
-        for i in range(n):
-            bi = b[i, 0]
-            for j in range(m):
-                z = Z[i, j] + bi
-                Z[i, j] = z
-                A[i, j] = z if z > zero else zero
-    else:
+    # The activation loops read and write ONE array, A: a loop reading Z and writing A
+    # where Z is A (hidden layers) fails LLVM's runtime overlap check and runs scalar
+    # (13x slower measured). When Z is a separate array, Z + b is first stored in both.
+    if Z.ctypes.data != A.ctypes.data:
         for i in range(n):
             bi = b[i, 0]
             for j in range(m):
                 z = Z[i, j] + bi
                 Z[i, j] = z
                 A[i, j] = z
+        add_bias = False
+    else:
+        add_bias = True
+    if act == SIGMOID:
+        for i in range(n):
+            bi = b[i, 0] if add_bias else zero
+            for j in range(m):
+                A[i, j] = _sigmoid(A[i, j] + bi, one)
+    elif act == TANH:
+        for i in range(n):
+            bi = b[i, 0] if add_bias else zero
+            for j in range(m):
+                A[i, j] = _tanh(A[i, j] + bi, one)
+    elif act == RELU:
+        for i in range(n):
+            bi = b[i, 0] if add_bias else zero
+            for j in range(m):
+                z = A[i, j] + bi
+                A[i, j] = z if z > zero else zero
+    else:
+        if add_bias:
+            for i in range(n):
+                bi = b[i, 0]
+                for j in range(m):
+                    A[i, j] += bi
         if act == SOFTMAX:
             softmax_columns(A)
 
@@ -93,7 +275,7 @@ def softmax_columns(A):
             top = max(top, A[i, j])
         total = A.dtype.type(0.0)
         for i in range(n):
-            e = np.exp(A[i, j] - top)
+            e = exp_nonpositive(A[i, j] - top)
             A[i, j] = e
             total += e
         inv = A.dtype.type(1.0) / total

@@ -90,14 +90,25 @@ def loss_gradient(A, Y, loss, act, dZ):
 
     Notes
     -----
-    bce + sigmoid and cce + softmax: ``dZ = (A - Y) / m`` (the activation's derivative
-    cancels). mse: ``dA = 2 (A - Y) / (m n_L)``, then ``dZ = dA * g'(Z)``.
+    bce + sigmoid: ``dZ = (A - Y) / m`` (the activation's derivative cancels).
+    cce + softmax: ``dZ = (A sum_k Y_k - Y) / m`` per column, which is ``(A - Y) / m``
+    for one-hot or probability targets (columns summing to 1) and stays the exact
+    gradient of the loss above for any other non-negative targets.
+    mse: ``dA = 2 (A - Y) / (m n_L)``, then ``dZ = dA * g'(Z)``.
     """
     n, m = A.shape
     if loss == MSE:
         scale = A.dtype.type(2.0 / (m * n))
     else:
         scale = A.dtype.type(1.0 / m)
+    if loss == CCE:
+        for j in range(m):
+            ysum = Y[0, j]
+            for i in range(1, n):
+                ysum += Y[i, j]
+            for i in range(n):
+                dZ[i, j] = (A[i, j] * ysum - Y[i, j]) * scale
+        return
     for i in range(n):
         for j in range(m):
             dZ[i, j] = (A[i, j] - Y[i, j]) * scale
