@@ -273,6 +273,13 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     bar = None
     if verbose == 1:
+        # Compile (or load from the cache) before the bar starts, so that its rate and
+        # time estimate measure training: stop=0 trains nothing.
+        ktrain.train_epoch(net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                           accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                           optimizer._state, optimizer.steps, work, 0)
+        if val is not None:
+            _evaluate_checked(net, np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
