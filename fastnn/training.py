@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from . import threads as _threads
 from ._validation import check_positive_float, check_positive_int
 from .kernels import network as knet
 from .kernels import training as ktrain
@@ -103,7 +104,8 @@ def _evaluate_checked(net, X, Y):
     """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
     m = X.shape[1]
     net._eval_ws = ws = net._workspace(net._eval_ws, m)
-    loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+    with _threads.training_threads(m * net._max_weights):
+        loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
     correct = ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, m), Y)
     return float(loss), correct / m
 
@@ -214,7 +216,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     Notes
     -----
-    The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
+    BLAS runs with the threads of :func:`fastnn.set_num_threads` (1 by default) during
+    each epoch call. The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
     each measured on its batch just before that batch's update (as Keras does).
     """
     X = net._check_X(X)
@@ -257,6 +260,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     ktrain.transpose_into(Y, Ys)
     perm = np.arange(N, dtype=np.int64)
     work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
+    blas_work = batch_size * net._max_weights  # the largest product, for the thread policy
     optimizer._bind(net)
     params_backup = np.empty_like(net._params)
     state_backup = np.empty_like(optimizer._state)
@@ -269,6 +273,13 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     bar = None
     if verbose == 1:
+        # Compile (or load from the cache) before the bar starts, so that its rate and
+        # time estimate measure training: stop=0 trains nothing.
+        ktrain.train_epoch(net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                           accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                           optimizer._state, optimizer.steps, work, 0)
+        if val is not None:
+            _evaluate_checked(net, np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
@@ -279,10 +290,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
             np.copyto(params_backup, net._params)
             np.copyto(state_backup, optimizer._state)
             steps_before = optimizer.steps
-            loss_sum, correct, status, batch, steps = ktrain.train_epoch(
-                net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
-                net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                steps_before, work, -1)
+            with _threads.training_threads(blas_work):
+                loss_sum, correct, status, batch, steps = ktrain.train_epoch(
+                    net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
+                    net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                    steps_before, work, -1)
             net._grads_zero = False
             net._X = None
             if status != ktrain.OK:
@@ -294,10 +306,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
                     np.copyto(net._params, params_backup)
                     np.copyto(optimizer._state, state_backup)
                     group_start = (batch // accumulate) * accumulate
-                    _, _, _, _, steps = ktrain.train_epoch(
-                        net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
-                        accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                        optimizer._state, steps_before, work, group_start)
+                    with _threads.training_threads(blas_work):
+                        _, _, _, _, steps = ktrain.train_epoch(
+                            net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                            optimizer._state, steps_before, work, group_start)
                 optimizer._steps[0] = steps
                 raise DivergenceError(
                     f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
