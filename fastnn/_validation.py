@@ -42,6 +42,22 @@ def check_positive_float(value, name, allow_zero=False):
     return value
 
 
+def check_rng(seed, name="seed"):
+    """Return ``np.random.default_rng(seed)``, or raise a TypeError naming ``name``.
+
+    Accepts None (fresh entropy), a non-negative int, a SeedSequence or a Generator.
+    """
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name} must be None, a non-negative int or a numpy Generator; got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{name} must be None, a non-negative int or a numpy Generator; got {seed!r} "
+            f"({type(seed).__name__})"
+        ) from err
+
+
 def check_choice(value, name, choices):
     """Map ``value`` through ``choices`` (a dict of accepted names), else raise ValueError."""
     if not isinstance(value, str):

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from . import threads as _threads
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, check_rng
 from .kernels import network as knet
 from .kernels import training as ktrain
 from .optimizers import get_optimizer
@@ -251,7 +251,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         Xv = net._check_X(validation_data[0], "validation_data[0]")
         Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]")
         val = (Xv, Yv)
-    rng = np.random.default_rng(seed)
+    rng = check_rng(seed)
 
     # Sample-major copies (rows gather 8-16x faster), buffers allocated once per fit.
     Xs = np.empty((N, X.shape[0]), dtype=net.dtype)
