@@ -2,8 +2,10 @@
 
 They take scikit-learn's row layout ``X`` of shape (n_samples, n_features), convert it
 once to the network's dtype, and train a :class:`~fastnn.Network` with fastnn's kernels
-(forward, accumulating backward, the L2 penalty) and optimizers (:class:`~fastnn.SGD`,
-:class:`~fastnn.Adam`). Parameters, fitted attributes and convergence rules follow
+and optimizers (:class:`~fastnn.SGD`, :class:`~fastnn.Adam`): each epoch is one compiled
+call, :func:`fastnn.kernels.training.train_epoch_l2` (gather, forward, backward, the L2
+penalty and the update of every mini-batch); between epochs Python only shuffles, tracks
+convergence and sets the step size. Parameters, fitted attributes and convergence rules follow
 :class:`sklearn.neural_network.MLPClassifier` / ``MLPRegressor`` where the meaning is the
 same; the differences are listed in the class docstrings.
 
