@@ -37,7 +37,12 @@ WORKLOADS = {
 }
 """name -> (layer sizes n_0..n_L, batch size m)."""
 
-NAMES = list(WORKLOADS)
+NAMES = [name for name in os.environ.get("FASTNN_ASV_WORKLOADS", ",".join(WORKLOADS)).split(",") if name]
+"""Workloads the asv suite is parameterized over: all of them, or the comma-separated
+names in ``FASTNN_ASV_WORKLOADS`` (the CI smoke run uses ``tiny,small``)."""
+for _name in NAMES:
+    if _name not in WORKLOADS:
+        raise ValueError(f"FASTNN_ASV_WORKLOADS names unknown workload {_name!r}; known: {list(WORKLOADS)}")
 DTYPES = ["float32", "float64"]
 LR = 0.1
 SEED = 0
