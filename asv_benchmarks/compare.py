@@ -5,7 +5,7 @@
 
 Every implementation runs the same step on the same seeded batch (see
 :mod:`asv_benchmarks.common`). They are timed INTERLEAVED: each round times a block of
-steps of every implementation in turn, so a burst of load from another process hits all
+steps of every implementation in turn (in a shuffled order), so a burst of load from another process hits all
 of them alike; the table gives the median over rounds of the time per step.
 
 Rows: ``fastnn`` is ``Network.train_step`` (input checks included); ``fastnn-kernel`` is
@@ -19,6 +19,7 @@ training). Peers use their own defaults unless ``--peer-threads N`` is given.
 """
 
 import argparse
+import random
 import statistics
 import time
 
@@ -39,9 +40,12 @@ def measure(impls, rounds, target):
     """Median seconds per step of each callable in ``impls`` (dict), timed interleaved."""
     sizes = {name: _block_size(fn, target) for name, fn in impls.items()}
     samples = {name: [] for name in impls}
+    order = list(impls)
+    rng = random.Random(0)
     for _ in range(rounds):
-        for name, fn in impls.items():
-            n = sizes[name]
+        rng.shuffle(order)  # no implementation always runs right after the same other one
+        for name in order:
+            fn, n = impls[name], sizes[name]
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -61,7 +65,7 @@ def build(workload, dtype, peers):
     impls["fastnn"] = fast.step
     impls["fastnn-kernel"] = fast.kernel_step
     for peer in peers:
-        if peer == "torch" and not common.torch_available():
+        if peer == "gemm" or (peer == "torch" and not common.torch_available()):
             continue
         try:
             impl = common.PEERS[peer](workload, dtype)
