@@ -52,7 +52,7 @@ def check_choice(value, name, choices):
     return choices[key]
 
 
-def as_matrix(value, name, dtype, rows=None, cols=None, what="features"):
+def as_matrix(value, name, dtype, rows=None, cols=None, what="features", cols_of="X"):
     """Check a 2-D array in the seed layout and return it as a C-contiguous ``dtype`` array.
 
     Parameters
@@ -68,6 +68,8 @@ def as_matrix(value, name, dtype, rows=None, cols=None, what="features"):
         Required number of rows (``what``) and columns (samples).
     what : str
         What a row is, for messages ("features", "outputs").
+    cols_of : str
+        The argument whose sample count ``cols`` is, for messages ("X", "validation_data[0]").
 
     Returns
     -------
@@ -108,7 +110,7 @@ def as_matrix(value, name, dtype, rows=None, cols=None, what="features"):
         )
     if cols is not None and array.shape[1] != cols:
         raise ValueError(
-            f"{name} has {array.shape[1]} columns (samples) but X has {cols}; "
+            f"{name} has {array.shape[1]} columns (samples) but {cols_of} has {cols}; "
             f"got shape {array.shape}, expected ({array.shape[0]}, {cols})"
         )
     with np.errstate(over="ignore", invalid="ignore"):

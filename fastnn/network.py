@@ -222,8 +222,8 @@ class Network:
     def _check_X(self, X, name="X"):
         return as_matrix(X, name, self.dtype, rows=self.n_inputs, what="features")
 
-    def _check_Y(self, Y, m, name="Y"):
-        Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs")
+    def _check_Y(self, Y, m, name="Y", cols_of="X"):
+        Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs", cols_of=cols_of)
         if self.loss_name != "mse" and (Y.min() < 0 or Y.max() > 1):
             raise ValueError(
                 f"{name} must hold targets in [0, 1] for loss {self.loss_name!r} (0/1 labels, "

@@ -72,7 +72,7 @@ class History:
         return f"History(epochs={len(self.epoch)}, last={last})"
 
 
-def targets(net, Y, m, name="Y"):
+def targets(net, Y, m, name="Y", cols_of="X"):
     """Check targets in the seed layout; 1-D class labels are accepted too.
 
     A 1-D ``Y`` of length m is taken as the single output row when the network has one
@@ -96,7 +96,7 @@ def targets(net, Y, m, name="Y"):
                 )
             array = np.zeros((net.n_outputs, labels.size), dtype=net.dtype)
             array[labels, np.arange(labels.size)] = 1
-    return net._check_Y(array, m, name)
+    return net._check_Y(array, m, name, cols_of)
 
 
 def _evaluate_checked(net, X, Y):
@@ -246,7 +246,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
         Xv = net._check_X(validation_data[0], "validation_data[0]")
-        Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]")
+        Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]", "validation_data[0]")
         val = (Xv, Yv)
     rng = np.random.default_rng(seed)
 
