@@ -5,6 +5,7 @@ messages name the argument, what was expected, what was received and how to fix 
 """
 
 import numbers
+import os
 
 import numpy as np
 
@@ -40,6 +41,38 @@ def check_positive_float(value, name, allow_zero=False):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}; got {value}")
     return value
+
+
+def check_seed(seed, name="seed"):
+    """Return ``np.random.default_rng(seed)`` for None, an int >= 0 or a NumPy generator.
+
+    NumPy's own errors for a bad seed ("expected non-negative integer") do not say which
+    argument was wrong; these do.
+    """
+    generators = (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)
+    if seed is None or isinstance(seed, generators):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None, a non-negative integer or a numpy Generator; "
+            f"got {seed!r} ({type(seed).__name__})"
+        )
+    if seed < 0:
+        raise ValueError(f"{name} must be None or a non-negative integer; got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def check_path(path, name="path"):
+    """Return ``path`` (str, bytes or path-like) as a str, else raise TypeError."""
+    if isinstance(path, bytes):
+        return os.fsdecode(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a file name (str or pathlib.Path); got {path!r} ({type(path).__name__})"
+        ) from None
+    return os.fsdecode(path)
 
 
 def check_choice(value, name, choices):

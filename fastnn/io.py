@@ -23,6 +23,8 @@ import zlib
 
 import numpy as np
 
+from ._validation import check_path
+
 FORMAT = "fastnn.Network"
 VERSION = 1
 _KEYS = {"header", "params"}
@@ -59,7 +61,7 @@ def save(net, path):
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
-    path = os.fspath(path)
+    path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
@@ -210,7 +212,7 @@ def load(path):
     from .layers import Dense
     from .network import Network
 
-    path = os.fspath(path)
+    path = check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path!r}")
     try:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._validation import check_choice, check_dtype, check_positive_int
+from ._validation import check_choice, check_dtype, check_positive_int, check_seed
 from .kernels.activations import CODES as ACTIVATION_CODES
 
 ACTIVATIONS = {name: name for name in ACTIVATION_CODES}
@@ -70,7 +70,7 @@ class Dense:
         self.n_out = check_positive_int(n_out, "n_out")
         self.activation = check_activation(activation)
         self.dtype = check_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = check_seed(seed)
         bound = init_bound(self.n_in, self.n_out, self.activation)
         self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
         self.b = np.zeros((self.n_out, 1), dtype=self.dtype)

@@ -3,7 +3,8 @@
 import numpy as np
 
 from . import threads as _threads
-from ._validation import as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int
+from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
+                          check_seed)
 from .kernels import network as knet
 from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
@@ -134,7 +135,7 @@ class Network:
             output = OUTPUT_ACTIVATION[self.loss_name]
         else:
             output = check_activation(output_activation, "output_activation")
-        rng = np.random.default_rng(seed)
+        rng = check_seed(seed)
         return [
             Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng)
             for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, check_seed
 from .kernels import network as knet
 from .kernels import training as ktrain
 from .optimizers import get_optimizer
@@ -88,12 +88,13 @@ def targets(net, Y, m, name="Y", cols_of="X"):
                     f"{name} is 1-D, so it must hold integer class labels 0..{net.n_outputs - 1} "
                     f"for a network with {net.n_outputs} outputs; got non-integer values"
                 )
-            labels = array.astype(np.int64)
-            if labels.size and (labels.min() < 0 or labels.max() >= net.n_outputs):
+            # The range is checked before the cast: 1e30 or 2**64 - 1 do not fit in int64.
+            if array.size and (array.min() < 0 or array.max() >= net.n_outputs):
                 raise ValueError(
-                    f"{name} holds class labels in [{labels.min()}, {labels.max()}] but the network "
+                    f"{name} holds class labels in [{array.min()}, {array.max()}] but the network "
                     f"has {net.n_outputs} outputs (labels 0..{net.n_outputs - 1})"
                 )
+            labels = array.astype(np.int64)
             array = np.zeros((net.n_outputs, labels.size), dtype=net.dtype)
             array[labels, np.arange(labels.size)] = 1
     return net._check_Y(array, m, name, cols_of)
@@ -233,7 +234,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     elif callable(callbacks):
         callbacks = [callbacks]
     else:
-        callbacks = list(callbacks)
+        try:
+            callbacks = list(callbacks)
+        except TypeError:
+            raise TypeError(f"callbacks must be a callable or a list of callables; "
+                            f"got {type(callbacks).__name__}") from None
         for i, callback in enumerate(callbacks):
             if not callable(callback):
                 raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
@@ -248,7 +253,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         Xv = net._check_X(validation_data[0], "validation_data[0]")
         Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]", "validation_data[0]")
         val = (Xv, Yv)
-    rng = np.random.default_rng(seed)
+    rng = check_seed(seed)
 
     # Sample-major copies (rows gather 8-16x faster), buffers allocated once per fit.
     Xs = np.empty((N, X.shape[0]), dtype=net.dtype)
