@@ -100,11 +100,13 @@ def targets(net, Y, m, name="Y", cols_of="X"):
     return net._check_Y(array, m, name, cols_of)
 
 
-def _evaluate_checked(net, X, Y):
+def _evaluate_checked(net, X, Y, names=("X", "Y")):
     """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
     m = X.shape[1]
     net._eval_ws = ws = net._workspace(net._eval_ws, m)
     loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+    if not np.isfinite(loss):
+        raise net._overflow("loss", X, Y, names)
     correct = ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, m), Y)
     return float(loss), correct / m
 
@@ -312,7 +314,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
             optimizer._steps[0] = steps
             metrics = {"loss": loss_sum / N, "accuracy": correct / N}
             if val is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(net, *val)
+                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
+                    net, *val, names=("validation_data[0]", "validation_data[1]"))
             history._append(epoch, metrics)
             if bar is not None:
                 bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
