@@ -328,3 +328,121 @@ def test_fuzz_array_arguments(data, config, dtype, method, which, m):
         check_output(net, net.predict(good_X(net, 2)), 2)
     except ValueError as err:
         assert expect == "any" and "overflow" in str(err), err
+
+
+# ----------------------------------------------------------------------- other arguments
+
+JUNK = [None, -1, 0, 1.5, float("nan"), float("inf"), "x", b"x", True, [], (1, 2), {}, object(),
+        np.float32(2), np.int64(-3), 10**30, -(10**30)]
+
+SIZES = st.lists(st.one_of(st.integers(-2, 6), st.sampled_from(JUNK)), min_size=0, max_size=4)
+ACTIVATIONS = st.sampled_from(["sigmoid", "tanh", "relu", "identity", "softmax", "logistic", "linear",
+                               "RELU", "gelu", ""] + JUNK)
+LOSSES = st.sampled_from(["bce", "cce", "mse", "binary_crossentropy", "hinge", "BCE"] + JUNK)
+NET_DTYPES = st.sampled_from([np.float32, np.float64, "float32", "f8", None, np.float16, int, bool,
+                              complex, "banana", np.dtype("S4")] + JUNK)
+SEEDS = st.sampled_from([0, 1, 2**63, np.int64(5), None, np.random.default_rng(0)] + JUNK)
+
+
+def fails_naming(err, names_):
+    return isinstance(err, (ValueError, TypeError)) and any(names(str(err), n) for n in names_)
+
+
+@FUZZ
+@given(layers=SIZES, loss=LOSSES, dtype=NET_DTYPES, seed=SEEDS, activation=ACTIVATIONS,
+       output_activation=st.one_of(st.none(), ACTIVATIONS))
+def test_fuzz_network_construction(layers, loss, dtype, seed, activation, output_activation):
+    try:
+        net = fastnn.Network(layers, loss=loss, dtype=dtype, seed=seed, activation=activation,
+                             output_activation=output_activation)
+    except Exception as err:  # noqa: BLE001 - the type is what is checked
+        assert fails_naming(err, ["layers", "loss", "dtype", "seed", "activation", "output_activation",
+                                  "layers[0]", "layers[1]", "layers[2]", "layers[3]"]), repr(err)
+        return
+    X = np.random.default_rng(0).standard_normal((net.n_inputs, 3))
+    check_output(net, net.predict(X), 3)
+
+
+FIT_OPTIONS = {
+    "epochs": [1, 2, 0, np.int64(1)],
+    "batch_size": [1, 2, 3, 10**6, np.int64(2)],
+    "optimizer": ["sgd", "adam", "SGD", fastnn.SGD(0.1, momentum=0.9), fastnn.Adam(0.01)],
+    "shuffle": [True, False],
+    "seed": [0, 7, None],
+    "accumulate": [1, 2, 5],
+    "verbose": [0],
+    "patience": [None, 1, 3],
+    "min_delta": [0.0, 0.1],
+    "restore_best_weights": [True, False],
+    "callbacks": [None, [], lambda epoch, metrics: None, [lambda epoch, metrics: False]],
+}
+FIT_JUNK = {
+    "epochs": [-1, 1.0, "2", None, True],
+    "batch_size": [0, -3, 2.5, None, "32"],
+    "optimizer": ["rmsprop", None, 3, fastnn.Adam],
+    "shuffle": [1, "yes", None],
+    "seed": [-1, 1.5, "x"],
+    "accumulate": [0, -1, 1.0],
+    "verbose": [3, -1, "1", 0.0],
+    "patience": [0, -2, 1.5],
+    "min_delta": [-0.1, float("nan"), "0"],
+    "callbacks": [3, [3], "abc"],
+}
+
+
+@st.composite
+def fit_options(draw):
+    options, junk = {}, []
+    for name, good in FIT_OPTIONS.items():
+        if name in FIT_JUNK and draw(st.integers(0, 5)) == 0:
+            options[name] = draw(st.sampled_from(FIT_JUNK[name]))
+            junk.append(name)
+        else:
+            options[name] = draw(st.sampled_from(good))
+    return options, junk
+
+
+@FUZZ
+@given(drawn=fit_options(), config=st.integers(0, len(NET_CONFIGS) - 1))
+def test_fuzz_fit_options(drawn, config):
+    options, junk = drawn
+    if isinstance(options["optimizer"], fastnn.optimizers.Optimizer):
+        options["optimizer"].reset()
+    net = make_net(config, np.float64)
+    X, Y = good_X(net, 7), good_Y(net, 7)
+    try:
+        history = net.fit(X, Y, **options)
+    except Exception as err:  # noqa: BLE001
+        assert junk and fails_naming(err, junk), (junk, repr(err))
+        return
+    assert not junk, f"fit accepted {junk}: {options}"
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    check_output(net, net.predict(X), 7)
+
+
+PATHS = ["model.npz", "model", "sub/model.npz", "missing/model.npz", ".", "", b"model.npz",
+         None, 3, 1.5, ["model.npz"]]
+
+
+@FUZZ
+@given(path=st.sampled_from(PATHS), as_path=st.booleans(), config=st.integers(0, len(NET_CONFIGS) - 1),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_fuzz_save_load(tmp_path_factory, path, as_path, config, dtype):
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "sub").mkdir()
+    net = make_net(config, dtype)
+    if isinstance(path, (str, bytes)):
+        full = os.path.join(os.fsencode(folder) if isinstance(path, bytes) else str(folder), path)
+        path = type(folder)(os.fsdecode(full)) if as_path and isinstance(full, str) else full
+    try:
+        net.save(path)
+        loaded = fastnn.load(path)
+    except OSError as err:  # a folder, a missing folder: the OS's own, clear, error
+        assert err.filename is not None or "does not exist" in str(err) or "no such" in str(err), repr(err)
+        return
+    except Exception as err:  # noqa: BLE001
+        assert fails_naming(err, ["path"]), repr(err)
+        return
+    X = good_X(net, 4)
+    assert loaded.dtype == net.dtype and np.array_equal(loaded.predict(X), net.predict(X))
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no temp files left
