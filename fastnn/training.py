@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from . import threads as _threads
 from ._validation import check_positive_float, check_positive_int, check_seed
 from .kernels import network as knet
 from .kernels import training as ktrain
@@ -263,6 +264,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     ktrain.transpose_into(X, Xs)
     ktrain.transpose_into(Y, Ys)
     perm = np.arange(N, dtype=np.int64)
+    # The BLAS thread setting (fastnn.set_num_threads, default 1) applies to fit as to
+    # train_step: the thread count changes how OpenBLAS splits its sums, so the weights.
+    blas_work = batch_size * net._max_weights
     work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
     optimizer._bind(net)
     params_backup = np.empty_like(net._params)
@@ -286,10 +290,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
             np.copyto(params_backup, net._params)
             np.copyto(state_backup, optimizer._state)
             steps_before = optimizer.steps
-            loss_sum, correct, status, batch, steps = ktrain.train_epoch(
-                net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
-                net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                steps_before, work, -1)
+            with _threads.training_threads(blas_work):
+                loss_sum, correct, status, batch, steps = ktrain.train_epoch(
+                    net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
+                    net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                    steps_before, work, -1)
             net._grads_zero = False
             net._X = None
             if status != ktrain.OK:
@@ -301,10 +306,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
                     np.copyto(net._params, params_backup)
                     np.copyto(optimizer._state, state_backup)
                     group_start = (batch // accumulate) * accumulate
-                    _, _, _, _, steps = ktrain.train_epoch(
-                        net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
-                        accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                        optimizer._state, steps_before, work, group_start)
+                    with _threads.training_threads(blas_work):
+                        _, _, _, _, steps = ktrain.train_epoch(
+                            net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                            optimizer._state, steps_before, work, group_start)
                 optimizer._steps[0] = steps
                 raise DivergenceError(
                     f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
@@ -314,8 +320,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
             optimizer._steps[0] = steps
             metrics = {"loss": loss_sum / N, "accuracy": correct / N}
             if val is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
-                    net, *val, names=("validation_data[0]", "validation_data[1]"))
+                with _threads.training_threads(val[0].shape[1] * net._max_weights):
+                    metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
+                        net, *val, names=("validation_data[0]", "validation_data[1]"))
             history._append(epoch, metrics)
             if bar is not None:
                 bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
