@@ -287,37 +287,50 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         for epoch in range(1, epochs + 1):
             if shuffle:
                 rng.shuffle(perm)
-            np.copyto(params_backup, net._params)
-            np.copyto(state_backup, optimizer._state)
-            steps_before = optimizer.steps
-            with _threads.training_threads(blas_work):
-                loss_sum, correct, status, batch, steps = ktrain.train_epoch(
-                    net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
-                    net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                    steps_before, work, -1)
-            net._grads_zero = False
-            net._X = None
-            if status != ktrain.OK:
-                what = "loss"
-                if status == ktrain.PARAMS_NOT_FINITE:
-                    # Replay the epoch up to the group before the failing update: the loop
-                    # is deterministic, so this restores bitwise the last finite weights.
-                    what = "parameters after the update"
+            backed_up = False
+            try:
+                np.copyto(params_backup, net._params)
+                np.copyto(state_backup, optimizer._state)
+                steps_before = optimizer.steps
+                backed_up = True
+                with _threads.training_threads(blas_work):
+                    loss_sum, correct, status, batch, steps = ktrain.train_epoch(
+                        net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
+                        net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                        steps_before, work, -1)
+                net._grads_zero = False
+                net._X = None
+                if status != ktrain.OK:
+                    what = "loss"
+                    if status == ktrain.PARAMS_NOT_FINITE:
+                        # Replay the epoch up to the group before the failing update: the loop
+                        # is deterministic, so this restores bitwise the last finite weights.
+                        what = "parameters after the update"
+                        np.copyto(net._params, params_backup)
+                        np.copyto(optimizer._state, state_backup)
+                        group_start = (batch // accumulate) * accumulate
+                        with _threads.training_threads(blas_work):
+                            _, _, _, _, steps = ktrain.train_epoch(
+                                net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                                accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                                optimizer._state, steps_before, work, group_start)
+                    optimizer._steps[0] = steps
+                    raise DivergenceError(
+                        f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
+                        f"NaN or infinite; the network keeps the last finite weights. Lower the "
+                        f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
+                        epoch, batch + 1, history)
+                optimizer._steps[0] = steps
+            except KeyboardInterrupt:
+                # Ctrl-C: Python raises it only after the epoch's kernel call returns, so the
+                # update may be done while the bookkeeping is not. Roll back to the start of
+                # the epoch: the network and optimizer hold the last completed epoch, bitwise.
+                if backed_up:
                     np.copyto(net._params, params_backup)
                     np.copyto(optimizer._state, state_backup)
-                    group_start = (batch // accumulate) * accumulate
-                    with _threads.training_threads(blas_work):
-                        _, _, _, _, steps = ktrain.train_epoch(
-                            net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
-                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                            optimizer._state, steps_before, work, group_start)
-                optimizer._steps[0] = steps
-                raise DivergenceError(
-                    f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
-                    f"NaN or infinite; the network keeps the last finite weights. Lower the "
-                    f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
-                    epoch, batch + 1, history)
-            optimizer._steps[0] = steps
+                    optimizer._steps[0] = steps_before
+                net._X = None
+                raise
             metrics = {"loss": loss_sum / N, "accuracy": correct / N}
             if val is not None:
                 with _threads.training_threads(val[0].shape[1] * net._max_weights):
