@@ -72,7 +72,13 @@ class Dense:
         self.dtype = check_dtype(dtype)
         rng = check_seed(seed)
         bound = init_bound(self.n_in, self.n_out, self.activation)
-        self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
+        try:
+            self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
+        except (MemoryError, ValueError) as err:  # NumPy: "Unable to allocate", "Maximum allowed dimension"
+            raise ValueError(
+                f"a layer with n_in={self.n_in} and n_out={self.n_out} needs {self.n_in * self.n_out:.3g} "
+                f"weights, which cannot be allocated ({type(err).__name__}: {err})"
+            ) from None
         self.b = np.zeros((self.n_out, 1), dtype=self.dtype)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)

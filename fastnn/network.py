@@ -138,10 +138,13 @@ class Network:
         else:
             output = check_activation(output_activation, "output_activation")
         rng = check_seed(seed)
-        return [
-            Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng)
-            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
-        ]
+        built = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            try:
+                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng))
+            except ValueError as err:
+                raise ValueError(f"layers[{i}] -> layers[{i + 1}]: {err}") from None
+        return built
 
     def _check_chain(self, layers):
         for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
