@@ -16,6 +16,16 @@ from .training import DivergenceError, History
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adam", "Dense", "DivergenceError", "History", "Network", "SGD", "datasets", "gradcheck",
-    "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
+    "Adam", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor", "History",
+    "Network", "SGD", "datasets", "gradcheck", "get_num_threads", "load", "num_threads",
+    "set_num_threads", "__version__",
 ]
+
+
+def __getattr__(name):
+    # The scikit-learn estimators load on first use: scikit-learn stays optional.
+    if name in ("FastMLPClassifier", "FastMLPRegressor"):
+        from . import sklearn
+
+        return getattr(sklearn, name)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")

@@ -58,24 +58,26 @@ def build_parser():
             "progress bar shows the training metrics and, as val_loss/val_accuracy, those "
             "of the test split (for reporting only: it never steers training). The "
             "defaults (a 64-64-10 sigmoid network, binary cross-entropy, SGD with momentum "
-            "0.9) reach about 97%% test accuracy in a fraction of a second of training."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            "0.9) reach about 97% test accuracy in a fraction of a second of training."),
+    )
     train.add_argument("--hidden", type=_hidden, default=[64], metavar="SIZES",
-                       help="hidden layer sizes, comma-separated, e.g. 64,32")
+                       help="hidden layer sizes, comma-separated, e.g. 64,32 (default: 64)")
     train.add_argument("--activation", default="sigmoid",
-                       choices=["sigmoid", "tanh", "relu", "identity"], help="hidden activation")
+                       choices=["sigmoid", "tanh", "relu", "identity"],
+                       help="hidden activation (default: sigmoid)")
     train.add_argument("--loss", default="bce", choices=["bce", "cce", "mse"],
-                       help="bce: sigmoid outputs (the seed's loss); cce: softmax outputs; mse")
-    train.add_argument("--epochs", type=_positive(int), default=50)
-    train.add_argument("--batch-size", type=_positive(int), default=32)
-    train.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+                       help="bce: sigmoid outputs (the seed's loss, default); cce: softmax outputs; mse")
+    train.add_argument("--epochs", type=_positive(int), default=50, help="(default: 50)")
+    train.add_argument("--batch-size", type=_positive(int), default=32, help="(default: 32)")
+    train.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="(default: sgd)")
     train.add_argument("--lr", type=_positive(float), default=None,
                        help="learning rate (default: 0.1 for sgd, 0.01 for adam)")
-    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum, in [0, 1)")
+    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum, in [0, 1) (default: 0.9)")
     train.add_argument("--seed", type=int, default=0,
-                       help="seeds the initialization, the split and the shuffling")
-    train.add_argument("--test-size", type=_fraction, default=0.2, help="held-out fraction")
-    train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+                       help="seeds the initialization, the split and the shuffling (default: 0)")
+    train.add_argument("--test-size", type=_fraction, default=0.2, help="held-out fraction of the samples (default: 0.2)")
+    train.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                       help="(default: float32)")
     train.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz)")
     train.add_argument("--plot", metavar="PATH",
                        help="write the loss and accuracy curves to PATH as a PNG (needs matplotlib)")

@@ -105,7 +105,8 @@ def _evaluate_checked(net, X, Y, names=("X", "Y")):
     """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
     m = X.shape[1]
     net._eval_ws = ws = net._workspace(net._eval_ws, m)
-    loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+    with _threads.training_threads(m * net._max_weights):
+        loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
     if not np.isfinite(loss):
         raise net._overflow("loss", X, Y, names)
     correct = ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, m), Y)
@@ -218,7 +219,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     Notes
     -----
-    The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
+    BLAS runs with the threads of :func:`fastnn.set_num_threads` (1 by default) during
+    each epoch call. The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
     each measured on its batch just before that batch's update (as Keras does).
     """
     X = net._check_X(X)
@@ -264,10 +266,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     ktrain.transpose_into(X, Xs)
     ktrain.transpose_into(Y, Ys)
     perm = np.arange(N, dtype=np.int64)
-    # The BLAS thread setting (fastnn.set_num_threads, default 1) applies to fit as to
-    # train_step: the thread count changes how OpenBLAS splits its sums, so the weights.
-    blas_work = batch_size * net._max_weights
     work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
+    blas_work = batch_size * net._max_weights  # the largest product, for the thread policy
     optimizer._bind(net)
     params_backup = np.empty_like(net._params)
     state_backup = np.empty_like(optimizer._state)
@@ -280,6 +280,13 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     bar = None
     if verbose == 1:
+        # Compile (or load from the cache) before the bar starts, so that its rate and
+        # time estimate measure training: stop=0 trains nothing.
+        ktrain.train_epoch(net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                           accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                           optimizer._state, optimizer.steps, work, 0)
+        if val is not None:
+            _evaluate_checked(net, np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
@@ -333,9 +340,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
                 raise
             metrics = {"loss": loss_sum / N, "accuracy": correct / N}
             if val is not None:
-                with _threads.training_threads(val[0].shape[1] * net._max_weights):
-                    metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
-                        net, *val, names=("validation_data[0]", "validation_data[1]"))
+                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
+                    net, *val, names=("validation_data[0]", "validation_data[1]"))
             history._append(epoch, metrics)
             if bar is not None:
                 bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)

@@ -406,3 +406,23 @@ def test_transpose_into(shape, dtype):
     dst = np.empty(shape[::-1], dtype=dtype)
     ktrain.transpose_into(src, dst)
     np.testing.assert_array_equal(dst, src.T)
+
+
+def test_fit_applies_the_thread_policy_around_each_epoch(monkeypatch):
+    import contextlib
+
+    from fastnn import training
+
+    calls = []
+
+    @contextlib.contextmanager
+    def record(work):
+        calls.append(work)
+        yield
+
+    monkeypatch.setattr(training._threads, "training_threads", record)
+    X, Y = xor()
+    net = fastnn.Network([2, 8, 1], seed=0)
+    net.fit(X, Y, epochs=3, batch_size=2, validation_data=(X, Y), verbose=0)
+    assert calls.count(2 * 16) == 3  # one epoch call each: batch 2 x the largest layer (8 x 2)
+    assert calls.count(4 * 16) == 3  # one validation pass each

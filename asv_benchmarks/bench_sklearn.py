@@ -1,0 +1,69 @@
+"""fit() of the scikit-learn estimators next to scikit-learn's own MLPClassifier.
+
+Workload: scikit-learn's bundled digits (1,797 samples x 64 features / 16, 10 classes),
+``hidden_layer_sizes=(100,)``, relu, Adam, 20 epochs (``tol=0`` so that every run does all
+20), ``random_state=0``. The same settings for every peer, so their times can be divided.
+
+- "fastnn", "fastnn-float32": :class:`fastnn.FastMLPClassifier` (float64 / float32);
+- "sklearn": :class:`sklearn.neural_network.MLPClassifier` as its users run it (the BLAS
+  picks its thread count);
+- "sklearn-1-thread": the same with BLAS limited to one thread (threadpoolctl), the
+  setting fastnn's training uses by default (see :mod:`fastnn.threads`).
+"""
+
+import os
+import sys
+import warnings
+
+try:
+    import fastnn  # noqa: F401
+except ImportError:  # a source checkout that is not installed: benchmark the checkout
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import fastnn  # noqa: F401
+
+import numpy as np
+
+EPOCHS = 20
+
+
+class TimeEstimatorFit:
+    params = (["fastnn", "fastnn-float32", "sklearn", "sklearn-1-thread"], [32, 200])
+    param_names = ["estimator", "batch_size"]
+    timeout = 300
+
+    def setup(self, estimator, batch_size):
+        try:
+            from sklearn.datasets import load_digits
+            from sklearn.neural_network import MLPClassifier
+        except ImportError:
+            raise NotImplementedError("scikit-learn is not installed")
+        from fastnn.sklearn import FastMLPClassifier
+
+        X, y = load_digits(return_X_y=True)
+        self.X, self.y = X / 16.0, y
+        settings = dict(max_iter=EPOCHS, tol=0.0, batch_size=batch_size, random_state=0)
+        if estimator.startswith("fastnn"):
+            dtype = np.float32 if estimator.endswith("float32") else np.float64
+            self.estimator = FastMLPClassifier(dtype=dtype, **settings)
+        else:
+            self.estimator = MLPClassifier(**settings)
+        self.limits = None
+        if estimator == "sklearn-1-thread":
+            from threadpoolctl import threadpool_limits
+
+            self.limits = threadpool_limits(1, user_api="blas")
+        warnings.simplefilter("ignore")  # ConvergenceWarning: 20 epochs on purpose
+        self.estimator.set_params(max_iter=1).fit(self.X, self.y)  # compile outside the timing
+        self.estimator.set_params(max_iter=EPOCHS)
+
+    def teardown(self, estimator, batch_size):
+        if self.limits is not None:
+            self.limits.restore_original_limits()
+
+    def time_fit(self, estimator, batch_size):
+        self.estimator.fit(self.X, self.y)
+
+    def track_train_accuracy(self, estimator, batch_size):
+        return self.estimator.fit(self.X, self.y).score(self.X, self.y)
+
+    track_train_accuracy.unit = "accuracy"

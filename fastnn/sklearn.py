@@ -1,0 +1,790 @@
+"""scikit-learn compatible estimators: :class:`FastMLPClassifier`, :class:`FastMLPRegressor`.
+
+They take scikit-learn's row layout ``X`` of shape (n_samples, n_features), convert it
+once to the network's dtype, and train a :class:`~fastnn.Network` with fastnn's kernels
+(forward, accumulating backward, the L2 penalty) and optimizers (:class:`~fastnn.SGD`,
+:class:`~fastnn.Adam`). Parameters, fitted attributes and convergence rules follow
+:class:`sklearn.neural_network.MLPClassifier` / ``MLPRegressor`` where the meaning is the
+same; the differences are listed in the class docstrings.
+
+This module imports scikit-learn (an optional dependency); ``import fastnn`` does not.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import threads as _threads
+from ._validation import check_dtype, check_positive_float, check_positive_int
+from .kernels import network as knet
+from .kernels import regularization as kreg
+from .network import Network
+from .optimizers import SGD, Adam
+
+HIDDEN_ACTIVATIONS = {"identity": "identity", "linear": "identity", "logistic": "sigmoid",
+                      "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
+"""Accepted ``activation`` values -> fastnn's activation name."""
+
+SOLVERS = ("sgd", "adam")
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def _check_fraction(value, name, low_open=False):
+    """A real number in [0, 1) ((0, 1) with ``low_open``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1); got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not (0.0 <= value < 1.0) or (low_open and value == 0.0):
+        interval = "(0, 1)" if low_open else "[0, 1)"
+        raise ValueError(f"{name} must be in {interval}; got {value}")
+    return value
+
+
+def _check_option(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}; got {value!r}")
+    return value
+
+
+def _check_hidden_layer_sizes(value):
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        value = [value]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"hidden_layer_sizes must be a positive integer or a sequence of them, e.g. (100,) "
+            f"or (64, 32); got {value!r}"
+        )
+    return [check_positive_int(size, f"hidden_layer_sizes[{i}]") for i, size in enumerate(value)]
+
+
+class _BaseFastMLP(BaseEstimator):
+    """Shared parameters, validation, fit loop and persistence of the two estimators."""
+
+    # Set by the subclasses.
+    _loss_name = None
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 dtype=np.float64):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+
+    # ----------------------------------------------------------------- parameters
+
+    def _check_params(self):
+        """Validate every parameter once, at fit time; return the resolved values."""
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not supported by fastnn; use solver='adam' or 'sgd'")
+        batch_size = self.batch_size
+        if not (isinstance(batch_size, str) and batch_size == "auto"):
+            if isinstance(batch_size, str):
+                raise ValueError(f"batch_size must be 'auto' or a positive integer; got {batch_size!r}")
+            batch_size = check_positive_int(batch_size, "batch_size")
+        verbose = self.verbose
+        if isinstance(verbose, numbers.Real) and not isinstance(verbose, numbers.Integral):
+            raise TypeError(f"verbose must be a bool or an integer; got {verbose!r}")
+        if not isinstance(verbose, (numbers.Integral, np.bool_)):
+            raise TypeError(f"verbose must be a bool or an integer; got {verbose!r}")
+        if not (self.random_state is None or isinstance(self.random_state, (numbers.Integral,
+                                                                            np.random.RandomState))):
+            raise TypeError(f"random_state must be None, an int or a numpy RandomState; got "
+                            f"{self.random_state!r}")
+        params = {
+            "hidden_layer_sizes": _check_hidden_layer_sizes(self.hidden_layer_sizes),
+            "activation": HIDDEN_ACTIVATIONS[
+                _check_option(self.activation, "activation", tuple(HIDDEN_ACTIVATIONS))],
+            "solver": _check_option(self.solver, "solver", SOLVERS),
+            "alpha": check_positive_float(self.alpha, "alpha", allow_zero=True),
+            "batch_size": batch_size,
+            "learning_rate": _check_option(self.learning_rate, "learning_rate", LEARNING_RATES),
+            "learning_rate_init": check_positive_float(self.learning_rate_init, "learning_rate_init"),
+            "power_t": check_positive_float(self.power_t, "power_t", allow_zero=True),
+            "max_iter": check_positive_int(self.max_iter, "max_iter"),
+            "shuffle": _check_bool(self.shuffle, "shuffle"),
+            "tol": check_positive_float(self.tol, "tol", allow_zero=True),
+            "verbose": bool(verbose),
+            "warm_start": _check_bool(self.warm_start, "warm_start"),
+            "momentum": _check_fraction(self.momentum, "momentum"),
+            "nesterovs_momentum": _check_bool(self.nesterovs_momentum, "nesterovs_momentum"),
+            "early_stopping": _check_bool(self.early_stopping, "early_stopping"),
+            "validation_fraction": _check_fraction(self.validation_fraction, "validation_fraction",
+                                                   low_open=self.early_stopping is True),
+            "beta_1": _check_fraction(self.beta_1, "beta_1"),
+            "beta_2": _check_fraction(self.beta_2, "beta_2"),
+            "epsilon": check_positive_float(self.epsilon, "epsilon"),
+            "n_iter_no_change": check_positive_int(self.n_iter_no_change, "n_iter_no_change"),
+            "dtype": check_dtype(self.dtype),
+        }
+        return params
+
+    # ----------------------------------------------------------------- fitted state
+
+    @property
+    def coefs_(self):
+        """list of ndarray of shape (n_in, n_out): the weights, scikit-learn's orientation.
+
+        Views into the network's parameters (fastnn's ``W`` transposed): writing into them
+        changes the model. Assigning a new list copies its values into the network.
+        """
+        net = self.__dict__.get("_net")
+        if net is None:
+            raise AttributeError("coefs_ is set by fit; this estimator is not fitted yet")
+        return [layer.W.T for layer in net.layers]
+
+    @coefs_.setter
+    def coefs_(self, values):
+        self._assign("coefs_", values, [layer.W.T for layer in self._net.layers])
+
+    @property
+    def intercepts_(self):
+        """list of ndarray of shape (n_out,): the biases, views into the network's parameters."""
+        net = self.__dict__.get("_net")
+        if net is None:
+            raise AttributeError("intercepts_ is set by fit; this estimator is not fitted yet")
+        return [layer.b[:, 0] for layer in net.layers]
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        self._assign("intercepts_", values, [layer.b[:, 0] for layer in self._net.layers])
+
+    def _assign(self, name, values, targets):
+        values = list(values)
+        if len(values) != len(targets):
+            raise ValueError(f"{name} needs {len(targets)} arrays (one per layer); got {len(values)}")
+        arrays = [np.asarray(value) for value in values]
+        for i, (array, target) in enumerate(zip(arrays, targets)):
+            if array.shape != target.shape:
+                raise ValueError(f"{name}[{i}] must have shape {target.shape}; got {array.shape}")
+        for array, target in zip(arrays, targets):
+            target[...] = array
+
+    def __getstate__(self):
+        """Pickle the network as plain arrays (its layers are views into one buffer)."""
+        state = super().__getstate__()
+        state = dict(state)
+        net = state.pop("_net", None)
+        optimizer = state.pop("_optimizer", None)
+        if net is not None:
+            state["_net_state"] = {
+                "sizes": net.sizes, "loss": net.loss_name, "dtype": net.dtype.name,
+                "activation": net.layers[0].activation if len(net.layers) > 1 else "identity",
+                "output_activation": net.layers[-1].activation, "params": net._params.copy(),
+            }
+        if optimizer is not None and optimizer._state is not None:
+            state["_optimizer_state"] = {
+                "config": optimizer.get_config(), "state": optimizer._state.copy(),
+                "steps": optimizer.steps,
+            }
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        net_state = state.pop("_net_state", None)
+        optimizer_state = state.pop("_optimizer_state", None)
+        super().__setstate__(state)
+        if net_state is not None:
+            net = Network(net_state["sizes"], loss=net_state["loss"], dtype=net_state["dtype"],
+                          seed=0, activation=net_state["activation"],
+                          output_activation=net_state["output_activation"])
+            net._params[...] = net_state["params"]
+            self._net = net
+            if optimizer_state is not None:
+                config = dict(optimizer_state["config"])
+                kind = SGD if config.pop("name") == "SGD" else Adam
+                optimizer = kind(**config)
+                optimizer._bind(net)
+                optimizer._state[...] = optimizer_state["state"]
+                optimizer._steps[0] = optimizer_state["steps"]
+                self._optimizer = optimizer
+
+    # ----------------------------------------------------------------- fitting
+
+    def fit(self, X, y):
+        """Fit the model to ``X`` and ``y``: epochs of mini-batch updates until convergence.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training inputs, one sample per ROW (scikit-learn's layout).
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classifier; a 0/1 indicator matrix for multilabel) or
+            real-valued targets (regressor).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False)
+
+    def _random_generator(self):
+        """A numpy Generator seeded from ``random_state`` (int, None or RandomState)."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return np.random.default_rng(seed)
+
+    def _fit(self, X, y, incremental):
+        params = self._check_params()
+        first_pass = "_net" not in self.__dict__ or (not params["warm_start"] and not incremental)
+        if incremental and params["early_stopping"]:
+            raise ValueError("partial_fit does not support early_stopping=True; set early_stopping=False")
+        X, Y = self._validate_input(X, y, params["dtype"], incremental, reset=first_pass)
+        sizes = [X.shape[1]] + params["hidden_layer_sizes"] + [Y.shape[1]]
+        rng = self._random_generator()
+        if first_pass:
+            self._initialize(sizes, params, rng)
+        else:
+            net = self._net
+            wanted = (sizes, params["activation"], params["dtype"])
+            have = (net.sizes, net.layers[0].activation if len(net.layers) > 1 else params["activation"],
+                    net.dtype)
+            if wanted != have:
+                raise ValueError(
+                    f"warm_start and partial_fit continue the fitted network (layer sizes "
+                    f"{have[0]}, activation {have[1]!r}, dtype {have[2]}), but the parameters "
+                    f"and data now give {wanted[0]}, {wanted[1]!r}, {wanted[2]}; fit again "
+                    f"with warm_start=False to start a new network"
+                )
+        self._fit_stochastic(X, Y, params, rng, incremental)
+        return self
+
+    def _initialize(self, sizes, params, rng):
+        self._net = Network(sizes, loss=self._loss_name, dtype=params["dtype"], seed=rng,
+                            activation=params["activation"])
+        # scikit-learn's initialization (weights AND biases uniform in +-sqrt(f / (n_in + n_out)),
+        # f = 2 for logistic, else 6), so that equal settings start from equal distributions.
+        factor = 2.0 if params["activation"] == "sigmoid" else 6.0
+        for layer in self._net.layers:
+            bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+            layer.W[...] = rng.uniform(-bound, bound, size=layer.W.shape)
+            layer.b[...] = rng.uniform(-bound, bound, size=layer.b.shape)
+        self._optimizer = None
+        self.n_outputs_ = sizes[-1]
+        self.n_layers_ = len(sizes)
+        self.out_activation_ = {"sigmoid": "logistic"}.get(self._net.layers[-1].activation,
+                                                           self._net.layers[-1].activation)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._best_params = self._net._params.copy()
+        if params["early_stopping"]:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _make_optimizer(self, params):
+        if params["solver"] == "sgd":
+            momentum = params["momentum"]
+            return SGD(params["learning_rate_init"], momentum=momentum,
+                       nesterov=params["nesterovs_momentum"] and momentum > 0)
+        return Adam(params["learning_rate_init"], betas=(params["beta_1"], params["beta_2"]),
+                    eps=params["epsilon"])
+
+    def _fit_stochastic(self, X, Y, params, rng, incremental):
+        net = self._net
+        if not incremental or self.__dict__.get("_optimizer") is None:
+            self._optimizer = self._make_optimizer(params)
+        optimizer = self._optimizer
+        early_stopping = params["early_stopping"]
+        if early_stopping:
+            stratify = Y if self._stratify() and Y.shape[1] == 1 else None
+            X, X_val, Y, Y_val = train_test_split(
+                X, Y, random_state=int(rng.integers(np.iinfo(np.int32).max)),
+                test_size=params["validation_fraction"], stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    f"the validation set is too small ({X_val.shape[0]} sample); increase "
+                    f"validation_fraction (now {params['validation_fraction']}) or give more data"
+                )
+            X = np.ascontiguousarray(X)
+            Y = np.ascontiguousarray(Y)
+            X_val_T = np.ascontiguousarray(X_val.T)
+        n_samples = X.shape[0]
+        if params["batch_size"] == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            batch_size = params["batch_size"]
+            if batch_size > n_samples:
+                warnings.warn(f"batch_size={batch_size} is larger than the {n_samples} training "
+                              f"samples; it is clipped to {n_samples}", UserWarning, stacklevel=4)
+                batch_size = n_samples
+
+        alpha = params["alpha"]
+        loss_scale, grad_scale = self._loss_scales()
+        layout, weights, grads = net._layout, net._params, net._grads
+        loss_code = net._loss_code
+        ws = net._workspace(None, batch_size)
+        x_buffer = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
+        y_buffer = np.empty((batch_size, Y.shape[1]), dtype=net.dtype)
+        order = np.arange(n_samples)
+        adaptive = params["solver"] == "sgd" and params["learning_rate"] == "adaptive"
+        invscaling = params["solver"] == "sgd" and params["learning_rate"] == "invscaling"
+
+        # One BLAS thread on a shared machine unless the user chose otherwise (fastnn.threads).
+        with _threads.training_threads(batch_size * net._max_weights):
+            self.n_iter_ = 0
+            for _ in range(params["max_iter"]):
+                if params["shuffle"]:
+                    rng.shuffle(order)
+                total = 0.0
+                for batch, start in enumerate(range(0, n_samples, batch_size)):
+                    index = order[start : start + batch_size]
+                    m = index.size
+                    xb = np.take(X, index, axis=0, out=x_buffer[:m], mode="clip").T
+                    yb = np.take(Y, index, axis=0, out=y_buffer[:m], mode="clip").T
+                    loss = knet.network_loss(weights, layout, xb, yb, ws.acts, ws.z_out, loss_code)
+                    knet.network_backward(weights, grads, layout, xb, yb, ws.acts, ws.delta, ws.scratch,
+                                          loss_code, False)
+                    squares = kreg.scale_add_l2(weights, grads, layout, grad_scale, alpha / m)
+                    loss = loss * loss_scale + 0.5 * alpha * squares / m
+                    if not np.isfinite(loss):
+                        raise ValueError(
+                            f"training diverged at iteration {self.n_iter_ + 1}, batch {batch + 1}: the "
+                            f"loss became NaN or infinite. Scale the inputs (e.g. StandardScaler) or "
+                            f"lower learning_rate_init (now {params['learning_rate_init']:g})"
+                        )
+                    total += loss * m
+                    optimizer.step(net)
+                net._grads_zero = False
+                self.n_iter_ += 1
+                self.t_ += n_samples
+                self.loss_ = total / n_samples
+                self.loss_curve_.append(self.loss_)
+                if params["verbose"]:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                if early_stopping:
+                    self._track_validation(X_val_T, Y_val, params)
+                else:
+                    self._track_loss(params)
+                if invscaling:
+                    optimizer.lr = params["learning_rate_init"] / (self.t_ + 1) ** params["power_t"]
+                if self._no_improvement_count > params["n_iter_no_change"]:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    message = (f"{what} did not improve more than tol={params['tol']:f} for "
+                               f"{params['n_iter_no_change']} consecutive epochs.")
+                    if adaptive and optimizer.lr > 1e-6:
+                        optimizer.lr = optimizer.lr / 5.0
+                        self._no_improvement_count = 0
+                        if params["verbose"]:
+                            print(f"{message} Setting learning rate to {optimizer.lr:f}")
+                    else:
+                        if params["verbose"]:
+                            print(f"{message} Stopping.")
+                        break
+                if incremental:
+                    break
+                if self.n_iter_ == params["max_iter"]:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and "
+                        f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+        if early_stopping:
+            net._params[...] = self._best_params
+        if not np.isfinite(net._params).all():
+            raise ValueError("training produced non-finite weights; scale the inputs or lower "
+                             "learning_rate_init")
+
+    def _track_loss(self, params):
+        if self.loss_curve_[-1] > self.best_loss_ - params["tol"]:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if self.loss_curve_[-1] < self.best_loss_:
+            self.best_loss_ = self.loss_curve_[-1]
+
+    def _track_validation(self, X_val_T, Y_val, params):
+        score = self._validation_score(X_val_T, Y_val)
+        self.validation_scores_.append(score)
+        if params["verbose"]:
+            print(f"Validation score: {score:f}")
+        if score < self.best_validation_score_ + params["tol"]:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_params[...] = self._net._params
+
+    # ----------------------------------------------------------------- prediction
+
+    def _forward(self, X):
+        """Network outputs for row-layout ``X``: ndarray of shape (n_samples, n_outputs_)."""
+        check_is_fitted(self, "_net")
+        X = validate_data(self, X, reset=False, dtype=self._net.dtype)
+        return np.ascontiguousarray(self._net.predict(X.T).T)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
+    """Multi-layer perceptron classifier trained by fastnn's Numba kernels.
+
+    A drop-in for :class:`sklearn.neural_network.MLPClassifier` with the stochastic
+    solvers: same parameter names and defaults, same fitted attributes, same stopping
+    rules. Binary and multilabel problems use sigmoid outputs with binary cross-entropy,
+    multiclass problems a softmax output with categorical cross-entropy; labels may be
+    integers or strings.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default (100,)
+        Units of each hidden layer; ``()`` gives no hidden layer.
+    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
+        Hidden activation ("sigmoid" and "linear" are accepted aliases).
+    solver : {"adam", "sgd"}, default "adam"
+    alpha : float, default 1e-4
+        L2 penalty on the weights (not the biases), scikit-learn's convention: each batch
+        of m samples minimizes ``loss + 0.5 * alpha * sum ||W||^2 / m``.
+    batch_size : int or "auto", default "auto"
+        Samples per mini-batch; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        Step-size schedule for ``solver="sgd"`` (ignored by Adam).
+    learning_rate_init : float, default 0.001
+    power_t : float, default 0.5
+        Exponent of the "invscaling" schedule.
+    max_iter : int, default 200
+        Maximum number of epochs.
+    shuffle : bool, default True
+        Reshuffle the samples every epoch.
+    random_state : int, RandomState or None, default None
+        Seeds the initial weights, the shuffling and the validation split.
+    tol : float, default 1e-4
+        Improvement of the training loss (or of the validation score with
+        ``early_stopping``) that counts as progress.
+    verbose : bool, default False
+        Print the loss of every epoch.
+    warm_start : bool, default False
+        Continue from the fitted weights on the next ``fit``.
+    momentum : float, default 0.9
+        SGD momentum, in [0, 1).
+    nesterovs_momentum : bool, default True
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the data, stop when its accuracy stops
+        improving, and keep the best weights.
+    validation_fraction : float, default 0.1
+    beta_1, beta_2 : float, default 0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default 1e-8
+        Adam's denominator term.
+    n_iter_no_change : int, default 10
+        Stop after this many epochs in a row without progress (``> tol``).
+    dtype : float64 or float32, default float64
+        Precision of the weights and of the computation; inputs are converted to it.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` has string column names.
+    n_iter_ : int
+        Epochs run by the last ``fit``.
+    t_ : int
+        Training samples seen.
+    loss_ : float
+        Mean training loss of the last epoch (including the L2 term).
+    loss_curve_ : list of float
+        ``loss_`` of every epoch.
+    best_loss_ : float or None
+        Lowest ``loss_`` (None with ``early_stopping``).
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch (with ``early_stopping``, else None).
+    best_validation_score_ : float or None
+    coefs_ : list of ndarray of shape (n_in, n_out)
+        Weights per layer (views into the network's parameters).
+    intercepts_ : list of ndarray of shape (n_out,)
+    n_layers_ : int
+        Layers including the input layer.
+    n_outputs_ : int
+        Output units: 1 for a binary problem, else the number of classes or labels.
+    out_activation_ : {"logistic", "softmax"}
+
+    Notes
+    -----
+    Differences from scikit-learn's MLPClassifier: no "lbfgs" solver, no
+    ``sample_weight``, no sparse input; Adam adds ``epsilon`` to ``sqrt(v_hat)``
+    (PyTorch's form), scikit-learn to ``sqrt(v)``; with ``learning_rate`` "invscaling" or
+    "adaptive", the SGD momentum buffer holds gradients (PyTorch's form), so a change of
+    the step size applies to it at once. The initialization follows scikit-learn's
+    (Glorot-uniform weights and biases) but draws from numpy's ``default_rng``, so equal
+    ``random_state`` values do not give scikit-learn's exact starting weights. From equal
+    starting weights, SGD gives the same updates as scikit-learn's MLP (to rounding).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastnn.sklearn import FastMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = FastMLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    def _validate_input(self, X, y, dtype, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset, order="C")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+            if self.classes_.size < 2:
+                raise ValueError(
+                    f"FastMLPClassifier needs samples of at least 2 classes in y; got 1 class: "
+                    f"{self.classes_[0]}"
+                )
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        f"warm_start can only be used where y has the same classes as in the "
+                        f"previous call to fit; previously {self.classes_}, y has {classes}"
+                    )
+            elif np.setdiff1d(classes, self.classes_).size:
+                raise ValueError(
+                    f"y has classes not in classes_ {self.classes_}: "
+                    f"{np.setdiff1d(classes, self.classes_)}"
+                )
+        Y = np.ascontiguousarray(self._label_binarizer.transform(y), dtype=dtype)
+        return X, Y
+
+    _loss_name = "bce"
+
+    def _initialize(self, sizes, params, rng):
+        self._loss_name = "cce" if self._label_binarizer.y_type_ == "multiclass" else "bce"
+        super()._initialize(sizes, params, rng)
+
+    def _loss_scales(self):
+        """(loss factor, gradient factor) turning fastnn's loss into scikit-learn's."""
+        return 1.0, 1.0
+
+    def _stratify(self):
+        return True
+
+    def _validation_score(self, X_val_T, Y_val):
+        out = self._net.predict(X_val_T).T
+        if not np.isfinite(out).all():
+            return np.nan
+        return accuracy_score(self._decode(Y_val), self._decode(out))
+
+    def _decode(self, out):
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array_like of shape (n_classes,), optional
+            Every class of the whole stream; required on the first call (not for
+            multilabel indicator targets), optional afterwards.
+
+        Returns
+        -------
+        self
+        """
+        current = self.__dict__.get("classes_")
+        if current is None:
+            if classes is None and not type_of_target(y).startswith("multilabel"):
+                raise ValueError("classes must be passed on the first call to partial_fit, e.g. "
+                                 "classes=np.unique(y_all)")
+            binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                binarizer.fit(y)
+            else:
+                binarizer.fit(unique_labels(classes))
+            if binarizer.classes_.size < 2:
+                raise ValueError(f"classes must hold at least 2 classes; got {binarizer.classes_}")
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+        elif classes is not None and not np.array_equal(unique_labels(classes), current):
+            raise ValueError(f"classes={classes!r} is not the same as on the first call to "
+                             f"partial_fit, {current!r}")
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted labels.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), or (n_samples, n_labels) for multilabel
+        """
+        return self._decode(self._forward(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            For a binary problem ``[1 - p, p]``; for multilabel each label's probability.
+        """
+        out = self._forward(X)
+        if self.n_outputs_ == 1:
+            return np.column_stack([1 - out[:, 0], out[:, 0]])
+        return out
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))`` (-inf where a probability rounds to 0).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
+    """Multi-layer perceptron regressor trained by fastnn's Numba kernels.
+
+    A drop-in for :class:`sklearn.neural_network.MLPRegressor` with the stochastic
+    solvers: identity output, squared error, one or several outputs, ``score`` as R^2.
+    The parameters are those of :class:`FastMLPClassifier` (the default
+    ``activation`` is "relu"); ``validation_scores_`` hold R^2 values.
+
+    Attributes
+    ----------
+    n_features_in_, n_iter_, t_, loss_, loss_curve_, best_loss_, validation_scores_,
+    best_validation_score_, coefs_, intercepts_, n_layers_, n_outputs_
+        As in :class:`FastMLPClassifier`. ``loss_`` is scikit-learn's squared error,
+        ``0.5 * mean((y - prediction)^2)`` plus the L2 term.
+    out_activation_ : "identity"
+
+    Notes
+    -----
+    As in scikit-learn, the gradient followed for several outputs is that of
+    ``0.5 * sum over outputs of the squared error / n_samples``, whereas ``loss_``
+    averages over the outputs too. Differences from MLPRegressor: those listed for
+    :class:`FastMLPClassifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastnn.sklearn import FastMLPRegressor
+    >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+    >>> reg = FastMLPRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0)
+    >>> reg.fit(X, X[:, 0] ** 2).predict(X[:3]).shape
+    (3,)
+    """
+
+    _loss_name = "mse"
+
+    def _validate_input(self, X, y, dtype, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype,
+                             reset=reset, order="C")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=dtype)
+        return X, Y
+
+    def _loss_scales(self):
+        """fastnn's "mse" is ``sum (a - y)^2 / (m n_out)`` with gradient ``2 (a - y) / (m n_out)``;
+        scikit-learn reports half of it and follows the gradient ``(a - y) / m``."""
+        return 0.5, self._net.n_outputs / 2.0
+
+    def _stratify(self):
+        return False
+
+    def _validation_score(self, X_val_T, Y_val):
+        out = self._net.predict(X_val_T).T
+        if not np.isfinite(out).all():
+            return np.nan
+        return r2_score(Y_val, out)
+
+    def partial_fit(self, X, y):
+        """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted values.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) for one output, else (n_samples, n_outputs)
+        """
+        out = self._forward(X)
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
