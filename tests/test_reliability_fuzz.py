@@ -446,3 +446,60 @@ def test_fuzz_save_load(tmp_path_factory, path, as_path, config, dtype):
     X = good_X(net, 4)
     assert loaded.dtype == net.dtype and np.array_equal(loaded.predict(X), net.predict(X))
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+# ----------------------------------------------------------------------- scikit-learn estimators
+
+sklearn_estimators = pytest.importorskip("fastnn.sklearn")
+
+
+@FUZZ
+@given(data=st.data(), which=st.sampled_from(["X", "y", "X_predict"]),
+       kind=st.sampled_from(["classifier", "regressor"]), m=st.integers(3, 12),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_fuzz_sklearn_estimators(data, which, kind, m, dtype):
+    """Row layout (samples, features): the same contract through fit/predict/score."""
+    rng = np.random.default_rng(m)
+    X = rng.standard_normal((m, 3))
+    y = rng.integers(0, 3, m) if kind == "classifier" else rng.standard_normal(m)
+    if kind == "classifier":
+        y[:3] = [0, 1, 2]
+    X_predict = rng.standard_normal((4, 3))
+    drawn, how = data.draw(arrays(m if which != "X_predict" else 4, 3 if which != "y" else 1,
+                                  targets=False), label=f"{which} (values, dtype, shape, layout)")
+    if which == "y" and isinstance(drawn, np.ndarray) and drawn.ndim == 2 and drawn.shape[1] == 1:
+        drawn = drawn[:, 0]  # a 1-D y is the usual case; 2-D is multi-output/multilabel
+    args = {"X": X, "y": y, "X_predict": X_predict}
+    args[which] = drawn
+    before = {k: snapshot(v) for k, v in args.items()}
+    Estimator = (sklearn_estimators.FastMLPClassifier if kind == "classifier"
+                 else sklearn_estimators.FastMLPRegressor)
+    est = Estimator(hidden_layer_sizes=(5,), max_iter=3, batch_size=4, random_state=0, dtype=dtype)
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # ConvergenceWarning, DataConversionWarning
+            # scikit-learn's own input validation warns before it raises on inf or values that
+            # overflow the cast (as it does for its MLPClassifier); fastnn's code must not.
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"sklearn\.")
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"numpy\.",
+                                    message=r"(invalid value|overflow) encountered in (reduce|cast)")
+            est.fit(args["X"], args["y"])
+            P = est.predict(args["X_predict"])
+            score = est.score(args["X"], args["y"])
+    except (ValueError, TypeError) as err:
+        assert not isinstance(err, fastnn.DivergenceError)
+        message = str(err)
+        assert message and "numba" not in message.lower(), repr(err)
+    except fastnn.DivergenceError:
+        pass
+    else:
+        n_predict = np.shape(args["X_predict"])[0]
+        assert len(P) == n_predict and np.isfinite(score)
+        if kind == "classifier":
+            assert set(np.ravel(P)) <= set(np.ravel(est.classes_))
+            proba = est.predict_proba(args["X_predict"])
+            assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
+        else:
+            assert np.isfinite(P).all()
+    assert {k: snapshot(v) for k, v in args.items()} == before, "the caller's arrays were modified"
