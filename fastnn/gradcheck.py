@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, check_seed
 
 
 def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
@@ -72,7 +72,7 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
             unit[i] = 0.0
             a = analytic[i]
             worst = max(worst, abs(a - numeric) / max(abs(a), abs(numeric), floor))
-        rng = np.random.default_rng(seed)
+        rng = check_seed(seed)
         for _ in range(n_directions):
             d = rng.standard_normal(params.size)
             d /= np.linalg.norm(d)

@@ -17,11 +17,14 @@ checked in full before a network is built from it.
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
 
 import numpy as np
+
+from ._validation import check_path
 
 FORMAT = "fastnn.Network"
 VERSION = 1
@@ -59,7 +62,7 @@ def save(net, path):
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
-    path = os.fspath(path)
+    path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
@@ -93,15 +96,27 @@ class _Invalid(Exception):
     pass
 
 
+_READ_ERRORS = (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+                NotImplementedError, RuntimeError, struct.error, UnicodeDecodeError, OverflowError,
+                MemoryError)
+"""What reading a damaged archive raises: zipfile says NotImplementedError for an unknown
+compression method or version and RuntimeError for an 'encrypted' member."""
+
+
 def _read(path):
     """The header dict and params array of a file, or raise _Invalid with the reason."""
+    # The file is opened here, not by np.load, so that it is closed on every error (np.load
+    # leaks its handle when the zip directory is corrupt).
+    with open(path, "rb") as handle:
+        return _read_open(handle)
+
+
+def _read_open(handle):
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
+        archive = np.load(handle, allow_pickle=False)
     except ValueError as err:  # not npy/npz: np.load would have to unpickle it
         raise _Invalid(f"not an .npz archive ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+    except _READ_ERRORS as err:
         raise _Invalid(f"unreadable or truncated ({type(err).__name__}: {err})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise _Invalid("a single .npy array, not an .npz archive")
@@ -117,8 +132,10 @@ def _read(path):
                 arrays[name] = archive[name]
             except ValueError as err:  # object arrays: would need pickle
                 raise _Invalid(f"array {name!r} cannot be read without pickle ({err})") from None
-            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+            except _READ_ERRORS as err:
                 raise _Invalid(f"array {name!r} is unreadable or truncated ({type(err).__name__}: {err})") from None
+            if not isinstance(arrays[name], np.ndarray):  # NpzFile returns a non-.npy member as bytes
+                raise _Invalid(f"array {name!r} is not an .npy array")
     raw, params = arrays["header"], arrays["params"]
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _Invalid(f"'header' must be a 1-D uint8 array; got {raw.dtype} of shape {raw.shape}")
@@ -210,7 +227,7 @@ def load(path):
     from .layers import Dense
     from .network import Network
 
-    path = os.fspath(path)
+    path = check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path!r}")
     try:

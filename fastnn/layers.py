@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._validation import check_choice, check_dtype, check_positive_int, check_rng
+from ._validation import check_choice, check_dtype, check_positive_int, check_seed
 from .kernels.activations import CODES as ACTIVATION_CODES
 
 ACTIVATIONS = {name: name for name in ACTIVATION_CODES}
@@ -70,9 +70,15 @@ class Dense:
         self.n_out = check_positive_int(n_out, "n_out")
         self.activation = check_activation(activation)
         self.dtype = check_dtype(dtype)
-        rng = check_rng(seed)
+        rng = check_seed(seed)
         bound = init_bound(self.n_in, self.n_out, self.activation)
-        self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
+        try:
+            self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
+        except (MemoryError, ValueError) as err:  # NumPy: "Unable to allocate", "Maximum allowed dimension"
+            raise ValueError(
+                f"a layer with n_in={self.n_in} and n_out={self.n_out} needs {self.n_in * self.n_out:.3g} "
+                f"weights, which cannot be allocated ({type(err).__name__}: {err})"
+            ) from None
         self.b = np.zeros((self.n_out, 1), dtype=self.dtype)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)

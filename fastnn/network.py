@@ -3,9 +3,10 @@
 import numpy as np
 
 from . import threads as _threads
-from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float,
-                          check_positive_int, check_rng)
+from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
+                          check_seed)
 from .kernels import network as knet
+from .kernels.checks import all_finite
 from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
 from .kernels.losses import CODES as LOSS_CODES
@@ -111,6 +112,7 @@ class Network:
         self._eval_ws = None
         self._X = None
         self._grads_zero = True
+        self._backup = None  # the weights before the last train_step, to undo an overflow
 
     # ----------------------------------------------------------------- construction
 
@@ -135,11 +137,14 @@ class Network:
             output = OUTPUT_ACTIVATION[self.loss_name]
         else:
             output = check_activation(output_activation, "output_activation")
-        rng = check_rng(seed)
-        return [
-            Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng)
-            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
-        ]
+        rng = check_seed(seed)
+        built = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            try:
+                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng))
+            except ValueError as err:
+                raise ValueError(f"layers[{i}] -> layers[{i + 1}]: {err}") from None
+        return built
 
     def _check_chain(self, layers):
         for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
@@ -238,14 +243,45 @@ class Network:
     def _check_X(self, X, name="X"):
         return as_matrix(X, name, self.dtype, rows=self.n_inputs, what="features")
 
-    def _check_Y(self, Y, m, name="Y"):
-        Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs")
+    def _check_Y(self, Y, m, name="Y", cols_of="X"):
+        Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs", cols_of=cols_of)
         if self.loss_name != "mse" and (Y.min() < 0 or Y.max() > 1):
             raise ValueError(
                 f"{name} must hold targets in [0, 1] for loss {self.loss_name!r} (0/1 labels, "
                 f"one-hot rows or probabilities); got values in [{Y.min()}, {Y.max()}]"
             )
         return Y
+
+    def _overflow(self, what, X, Y=None, names=("X", "Y")):
+        """The ValueError for a non-finite result from finite, checked inputs."""
+        if not np.isfinite(self._params).all():
+            return ValueError(
+                f"the network's weights hold NaN or infinity, so its {what} for {names[0]} are not "
+                f"finite; re-initialize or load the network"
+            )
+        largest = f"the largest |{names[0]}| is {float(np.abs(X).max()):.3g}"
+        if Y is not None:
+            largest += f", the largest |{names[1]}| is {float(np.abs(Y).max()):.3g}"
+        largest += f", the largest |weight| is {float(np.abs(self._params).max()):.3g}"
+        fix = names[0] if Y is None else f"{names[0]} (and {names[1]} for 'mse')"
+        return ValueError(
+            f"the network's {what} for {names[0]} overflow {self.dtype.name} ({largest}); "
+            f"scale {fix}, e.g. standardize each feature, or retrain with a smaller learning rate"
+        )
+
+    def _check_update(self, backup, lr, X=None):
+        """After an update: restore ``backup`` and raise DivergenceError if a weight is not finite."""
+        if all_finite(self._params):
+            return
+        from .training import DivergenceError
+
+        np.copyto(self._params, backup)
+        cause = f"lower lr (got {lr:g})"
+        if X is not None:
+            cause += f" or scale X (the largest |X| is {float(np.abs(X).max()):.3g})"
+        raise DivergenceError(
+            f"the update made weights NaN or infinite ({self.dtype.name} overflow); the network "
+            f"keeps its weights from before the update. To fix it, {cause}", None, None, None)
 
     # ----------------------------------------------------------------- computation
 
@@ -267,8 +303,12 @@ class Network:
         m = X.shape[1]
         self._train_ws = ws = self._workspace(self._train_ws, m)
         knet.network_forward(self._params, self._layout, X, ws.acts, ws.z_out)
+        out = ws.output(self._sizes[1:], m)
+        if not all_finite(out.reshape(-1)):
+            self._X = None
+            raise self._overflow("outputs", X)
         self._X = X
-        return ws.output(self._sizes[1:], m).copy()
+        return out.copy()
 
     def backward(self, Y):
         """Accumulate ``dW``/``db`` of every layer from the last :meth:`forward`.
@@ -285,8 +325,15 @@ class Network:
             raise RuntimeError("backward() needs a forward(X) first (and again after each step())")
         Y = self._check_Y(Y, self._X.shape[1])
         ws = self._train_ws
+        before = None if self._grads_zero else self._grads.copy()
         knet.network_backward(self._params, self._grads, self._layout, self._X, Y, ws.acts,
                               ws.delta, ws.scratch, self._loss_code, not self._grads_zero)
+        if not all_finite(self._grads):
+            if before is None:
+                self._grads.fill(0)
+            else:
+                np.copyto(self._grads, before)
+            raise self._overflow("gradients", self._X, Y)
         self._grads_zero = False
 
     def zero_grad(self):
@@ -301,8 +348,10 @@ class Network:
         last forward pass is discarded: call :meth:`forward` before :meth:`backward`.
         """
         lr = check_positive_float(lr, "lr")
+        backup = self._params.copy()
         kopt.sgd_update(self._params, self._grads, lr)
         self._X = None
+        self._check_update(backup, lr)
 
     def train_step(self, X, Y, lr):
         """Forward, backward and gradient descent on one batch in one kernel call.
@@ -320,6 +369,9 @@ class Network:
         args = (self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
                 ws.delta, ws.scratch, self._loss_code, lr)
         work = X.shape[1] * self._max_weights
+        if self._backup is None:
+            self._backup = np.empty_like(self._params)
+        np.copyto(self._backup, self._params)
         if work < _threads.THREADED_WORK:
             knet.train_step(*args)
         else:
@@ -327,6 +379,7 @@ class Network:
                 knet.train_step(*args)
         self._grads_zero = False
         self._X = None
+        self._check_update(self._backup, lr, X)
 
     def _loss_checked(self, X, Y):
         self._eval_ws = ws = self._workspace(self._eval_ws, X.shape[1])
@@ -351,7 +404,10 @@ class Network:
         """
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[1])
-        return self._loss_checked(X, Y)
+        J = self._loss_checked(X, Y)
+        if not np.isfinite(J):
+            raise self._overflow("loss", X, Y)
+        return J
 
     def predict(self, X):
         """Network outputs for ``X``, computed in chunks without touching training state.
@@ -374,6 +430,8 @@ class Network:
                 part = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
                 knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
                 out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
+        if not all_finite(out.reshape(-1)):
+            raise self._overflow("outputs", X)
         return out
 
     # ----------------------------------------------------------------- training and I/O

@@ -734,7 +734,13 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
                              reset=reset, order="C")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=dtype)
+        with np.errstate(over="ignore"):
+            Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=dtype)
+        if not np.isfinite(Y).all():  # validate_data checked y in its own dtype only
+            raise ValueError(
+                f"y has values that overflow {np.dtype(dtype).name} (the largest |y| is "
+                f"{float(np.abs(y).max()):.3g}); scale y or use dtype=np.float64"
+            )
         return X, Y
 
     def _loss_scales(self):
@@ -778,6 +784,14 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
         """
         out = self._forward(X)
         return out.ravel() if out.shape[1] == 1 else out
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of ``predict(X)`` against ``y``, as scikit-learn's, computed in float64.
+
+        With ``dtype=np.float32``, scikit-learn's ``r2_score`` would sum the squares of
+        ``y`` in float32, which overflows (NaN) once ``|y|`` passes 1.8e19.
+        """
+        return float(r2_score(y, self.predict(X).astype(np.float64), sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

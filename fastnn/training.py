@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from . import threads as _threads
-from ._validation import check_positive_float, check_positive_int, check_rng
+from ._validation import check_positive_float, check_positive_int, check_seed
 from .kernels import network as knet
 from .kernels import training as ktrain
 from .optimizers import get_optimizer
@@ -73,7 +73,7 @@ class History:
         return f"History(epochs={len(self.epoch)}, last={last})"
 
 
-def targets(net, Y, m, name="Y"):
+def targets(net, Y, m, name="Y", cols_of="X"):
     """Check targets in the seed layout; 1-D class labels are accepted too.
 
     A 1-D ``Y`` of length m is taken as the single output row when the network has one
@@ -89,23 +89,26 @@ def targets(net, Y, m, name="Y"):
                     f"{name} is 1-D, so it must hold integer class labels 0..{net.n_outputs - 1} "
                     f"for a network with {net.n_outputs} outputs; got non-integer values"
                 )
-            labels = array.astype(np.int64)
-            if labels.size and (labels.min() < 0 or labels.max() >= net.n_outputs):
+            # The range is checked before the cast: 1e30 or 2**64 - 1 do not fit in int64.
+            if array.size and (array.min() < 0 or array.max() >= net.n_outputs):
                 raise ValueError(
-                    f"{name} holds class labels in [{labels.min()}, {labels.max()}] but the network "
+                    f"{name} holds class labels in [{array.min()}, {array.max()}] but the network "
                     f"has {net.n_outputs} outputs (labels 0..{net.n_outputs - 1})"
                 )
+            labels = array.astype(np.int64)
             array = np.zeros((net.n_outputs, labels.size), dtype=net.dtype)
             array[labels, np.arange(labels.size)] = 1
-    return net._check_Y(array, m, name)
+    return net._check_Y(array, m, name, cols_of)
 
 
-def _evaluate_checked(net, X, Y):
+def _evaluate_checked(net, X, Y, names=("X", "Y")):
     """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
     m = X.shape[1]
     net._eval_ws = ws = net._workspace(net._eval_ws, m)
     with _threads.training_threads(m * net._max_weights):
         loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+    if not np.isfinite(loss):
+        raise net._overflow("loss", X, Y, names)
     correct = ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, m), Y)
     return float(loss), correct / m
 
@@ -236,7 +239,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     elif callable(callbacks):
         callbacks = [callbacks]
     else:
-        callbacks = list(callbacks)
+        try:
+            callbacks = list(callbacks)
+        except TypeError:
+            raise TypeError(f"callbacks must be a callable or a list of callables; "
+                            f"got {type(callbacks).__name__}") from None
         for i, callback in enumerate(callbacks):
             if not callable(callback):
                 raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
@@ -249,9 +256,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
         Xv = net._check_X(validation_data[0], "validation_data[0]")
-        Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]")
+        Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]", "validation_data[0]")
         val = (Xv, Yv)
-    rng = check_rng(seed)
+    rng = check_seed(seed)
 
     # Sample-major copies (rows gather 8-16x faster), buffers allocated once per fit.
     Xs = np.empty((N, X.shape[0]), dtype=net.dtype)
@@ -287,40 +294,54 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         for epoch in range(1, epochs + 1):
             if shuffle:
                 rng.shuffle(perm)
-            np.copyto(params_backup, net._params)
-            np.copyto(state_backup, optimizer._state)
-            steps_before = optimizer.steps
-            with _threads.training_threads(blas_work):
-                loss_sum, correct, status, batch, steps = ktrain.train_epoch(
-                    net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
-                    net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                    steps_before, work, -1)
-            net._grads_zero = False
-            net._X = None
-            if status != ktrain.OK:
-                what = "loss"
-                if status == ktrain.PARAMS_NOT_FINITE:
-                    # Replay the epoch up to the group before the failing update: the loop
-                    # is deterministic, so this restores bitwise the last finite weights.
-                    what = "parameters after the update"
+            backed_up = False
+            try:
+                np.copyto(params_backup, net._params)
+                np.copyto(state_backup, optimizer._state)
+                steps_before = optimizer.steps
+                backed_up = True
+                with _threads.training_threads(blas_work):
+                    loss_sum, correct, status, batch, steps = ktrain.train_epoch(
+                        net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
+                        net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                        steps_before, work, -1)
+                net._grads_zero = False
+                net._X = None
+                if status != ktrain.OK:
+                    what = "loss"
+                    if status == ktrain.PARAMS_NOT_FINITE:
+                        # Replay the epoch up to the group before the failing update: the loop
+                        # is deterministic, so this restores bitwise the last finite weights.
+                        what = "parameters after the update"
+                        np.copyto(net._params, params_backup)
+                        np.copyto(optimizer._state, state_backup)
+                        group_start = (batch // accumulate) * accumulate
+                        with _threads.training_threads(blas_work):
+                            _, _, _, _, steps = ktrain.train_epoch(
+                                net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
+                                accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                                optimizer._state, steps_before, work, group_start)
+                    optimizer._steps[0] = steps
+                    raise DivergenceError(
+                        f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
+                        f"NaN or infinite; the network keeps the last finite weights. Lower the "
+                        f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
+                        epoch, batch + 1, history)
+                optimizer._steps[0] = steps
+            except KeyboardInterrupt:
+                # Ctrl-C: Python raises it only after the epoch's kernel call returns, so the
+                # update may be done while the bookkeeping is not. Roll back to the start of
+                # the epoch: the network and optimizer hold the last completed epoch, bitwise.
+                if backed_up:
                     np.copyto(net._params, params_backup)
                     np.copyto(optimizer._state, state_backup)
-                    group_start = (batch // accumulate) * accumulate
-                    with _threads.training_threads(blas_work):
-                        _, _, _, _, steps = ktrain.train_epoch(
-                            net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
-                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                            optimizer._state, steps_before, work, group_start)
-                optimizer._steps[0] = steps
-                raise DivergenceError(
-                    f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
-                    f"NaN or infinite; the network keeps the last finite weights. Lower the "
-                    f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
-                    epoch, batch + 1, history)
-            optimizer._steps[0] = steps
+                    optimizer._steps[0] = steps_before
+                net._X = None
+                raise
             metrics = {"loss": loss_sum / N, "accuracy": correct / N}
             if val is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(net, *val)
+                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
+                    net, *val, names=("validation_data[0]", "validation_data[1]"))
             history._append(epoch, metrics)
             if bar is not None:
                 bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)

@@ -297,7 +297,7 @@ def test_backward_needs_a_forward(net):
         net.backward(Y_OK)
 
 
-@pytest.mark.parametrize("seed", ["abc", 1.5, -1, True])
+@pytest.mark.parametrize("seed", ["abc", 1.5, True])
 def test_bad_seed_is_named(seed):
     with pytest.raises(TypeError, match="seed must be None, a non-negative int"):
         fastnn.Network([2, 3, 1], seed=seed)

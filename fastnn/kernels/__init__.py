@@ -7,6 +7,7 @@
 - :mod:`~fastnn.kernels.network`: whole-network forward, backward and training step
   over flat parameter buffers
 - :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
+- :mod:`~fastnn.kernels.checks`: cheap checks after a call (all weights finite)
 - :mod:`~fastnn.kernels._jit`: the JIT policy (flags, cache), defined once
 
 Kernels never validate: the API layer guarantees shapes, dtypes and contiguity.
