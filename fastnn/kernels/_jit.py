@@ -7,15 +7,19 @@ so compilation flags live here and nowhere else (a test fails on a hard-coded
 - ``error_model='numpy'``: the default 'python' model adds a division check to every
   loop and blocks vectorization.
 - ``fastmath`` is a *set* of safe flags. ``nnan`` and ``ninf`` are deliberately left
-  out: they make ``np.isnan`` return False and break overflow handling.
+  out: they make ``np.isnan`` return False and break overflow handling. ``contract``
+  (fusing a*b+c into one FMA) is left out too: measured here, the code compiled in a
+  process and the same kernel loaded from the on-disk cache fused differently, so a
+  float32 Adam fit gave other weights in the first (compiling) run than in every later
+  run. Where an FMA matters it is written explicitly (``llvm.fma`` in activations.py).
 - ``cache=True``: compiled code is stored beside the module (or in a fallback folder,
   see :mod:`fastnn.kernels`), so a second process starts in a fraction of a second.
 """
 
 import numba
 
-FASTMATH = frozenset({"contract", "arcp", "afn", "reassoc", "nsz"})
-"""LLVM fast-math flags allowed in kernels: no ``nnan``/``ninf``."""
+FASTMATH = frozenset({"arcp", "afn", "reassoc", "nsz"})
+"""LLVM fast-math flags allowed in kernels: no ``nnan``/``ninf``, no ``contract``."""
 
 JIT_OPTIONS = {
     "cache": True,
