@@ -179,18 +179,33 @@ class Network:
         self._params = np.empty(offset, dtype=self.dtype)
         self._grads = np.zeros(offset, dtype=self.dtype)
         for layer, (n_in, n_out, w_off, b_off, _) in zip(self.layers, rows):
-            W = self._params[w_off:b_off].reshape(n_out, n_in)
-            b = self._params[b_off : b_off + n_out].reshape(n_out, 1)
-            W[...] = layer.W
-            b[...] = layer.b
-            layer.W, layer.b = W, b
-            layer.dW = self._grads[w_off:b_off].reshape(n_out, n_in)
-            layer.db = self._grads[b_off : b_off + n_out].reshape(n_out, 1)
+            self._params[w_off:b_off] = layer.W.ravel()
+            self._params[b_off : b_off + n_out] = layer.b.ravel()
             layer.dtype = self.dtype
-            layer._owner = self
+        self._bind_views()
         self._sizes = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
         self._max_weights = max(layer.n_in * layer.n_out for layer in self.layers)
         self._loss_code = LOSS_CODES[self.loss_name]
+
+    def _bind_views(self):
+        """Point every layer's ``W``, ``b``, ``dW``, ``db`` into the flat buffers."""
+        for layer, (n_in, n_out, w_off, b_off, _) in zip(self.layers, self._layout):
+            layer.W = self._params[w_off:b_off].reshape(n_out, n_in)
+            layer.b = self._params[b_off : b_off + n_out].reshape(n_out, 1)
+            layer.dW = self._grads[w_off:b_off].reshape(n_out, n_in)
+            layer.db = self._grads[b_off : b_off + n_out].reshape(n_out, 1)
+            layer._owner = self
+
+    def __getstate__(self):
+        # Pickle and deepcopy copy each view on its own; the flat buffers are the truth,
+        # and the views are bound to them again in __setstate__. Work spaces are rebuilt.
+        state = self.__dict__.copy()
+        state.update(_train_ws=None, _eval_ws=None, _X=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind_views()
 
     def _workspace(self, current, m):
         if current is None or current.capacity < m:

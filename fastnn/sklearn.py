@@ -2,8 +2,10 @@
 
 They take scikit-learn's row layout ``X`` of shape (n_samples, n_features), convert it
 once to the network's dtype, and train a :class:`~fastnn.Network` with fastnn's kernels
-(forward, accumulating backward, the L2 penalty) and optimizers (:class:`~fastnn.SGD`,
-:class:`~fastnn.Adam`). Parameters, fitted attributes and convergence rules follow
+and optimizers (:class:`~fastnn.SGD`, :class:`~fastnn.Adam`): each epoch is one compiled
+call, :func:`fastnn.kernels.training.train_epoch_l2` (gather, forward, backward, the L2
+penalty and the update of every mini-batch); between epochs Python only shuffles, tracks
+convergence and sets the step size. Parameters, fitted attributes and convergence rules follow
 :class:`sklearn.neural_network.MLPClassifier` / ``MLPRegressor`` where the meaning is the
 same; the differences are listed in the class docstrings.
 
@@ -25,8 +27,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import threads as _threads
 from ._validation import check_dtype, check_positive_float, check_positive_int
-from .kernels import network as knet
-from .kernels import regularization as kreg
+from .kernels import training as ktrain
 from .network import Network
 from .optimizers import SGD, Adam
 
@@ -354,12 +355,11 @@ class _BaseFastMLP(BaseEstimator):
 
         alpha = params["alpha"]
         loss_scale, grad_scale = self._loss_scales()
-        layout, weights, grads = net._layout, net._params, net._grads
-        loss_code = net._loss_code
-        ws = net._workspace(None, batch_size)
-        x_buffer = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
-        y_buffer = np.empty((batch_size, Y.shape[1]), dtype=net.dtype)
-        order = np.arange(n_samples)
+        # Each epoch is one compiled call: gather, forward, loss, backward, the L2 penalty
+        # and the update for every batch, over buffers allocated once per fit.
+        order = np.arange(n_samples, dtype=np.int64)
+        work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
+        optimizer._bind(net)
         adaptive = params["solver"] == "sgd" and params["learning_rate"] == "adaptive"
         invscaling = params["solver"] == "sgd" and params["learning_rate"] == "invscaling"
 
@@ -369,26 +369,21 @@ class _BaseFastMLP(BaseEstimator):
             for _ in range(params["max_iter"]):
                 if params["shuffle"]:
                     rng.shuffle(order)
-                total = 0.0
-                for batch, start in enumerate(range(0, n_samples, batch_size)):
-                    index = order[start : start + batch_size]
-                    m = index.size
-                    xb = np.take(X, index, axis=0, out=x_buffer[:m], mode="clip").T
-                    yb = np.take(Y, index, axis=0, out=y_buffer[:m], mode="clip").T
-                    loss = knet.network_loss(weights, layout, xb, yb, ws.acts, ws.z_out, loss_code)
-                    knet.network_backward(weights, grads, layout, xb, yb, ws.acts, ws.delta, ws.scratch,
-                                          loss_code, False)
-                    squares = kreg.scale_add_l2(weights, grads, layout, grad_scale, alpha / m)
-                    loss = loss * loss_scale + 0.5 * alpha * squares / m
-                    if not np.isfinite(loss):
-                        raise ValueError(
-                            f"training diverged at iteration {self.n_iter_ + 1}, batch {batch + 1}: the "
-                            f"loss became NaN or infinite. Scale the inputs (e.g. StandardScaler) or "
-                            f"lower learning_rate_init (now {params['learning_rate_init']:g})"
-                        )
-                    total += loss * m
-                    optimizer.step(net)
+                total, _, status, batch, steps = ktrain.train_epoch_l2(
+                    net._params, net._grads, net._layout, X, Y, order, batch_size, net._loss_code,
+                    optimizer.code, optimizer._hyper, optimizer._state, optimizer.steps, work, -1,
+                    alpha, grad_scale, loss_scale)
+                optimizer._steps[0] = steps
                 net._grads_zero = False
+                net._X = None
+                if status != ktrain.OK:
+                    what = ("loss became NaN or infinite" if status == ktrain.LOSS_NOT_FINITE
+                            else "update made a weight NaN or infinite")
+                    raise ValueError(
+                        f"training diverged at iteration {self.n_iter_ + 1}, batch {batch + 1}: the "
+                        f"{what}. Scale the inputs (e.g. StandardScaler) or lower "
+                        f"learning_rate_init (now {params['learning_rate_init']:g})"
+                    )
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_ = total / n_samples

@@ -379,3 +379,24 @@ def test_xor_learned_by_step(dtype):
     assert start > 0.5
     assert net.loss(X, Y) < 0.05
     np.testing.assert_array_equal(net.predict(X) > 0.5, Y > 0.5)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copied_network_keeps_layers_bound_to_its_buffers(how):
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(5)
+    net = fastnn.Network([3, 4, 2], dtype=np.float64, seed=5)
+    X, Y = rng.standard_normal((3, 6)), rng.uniform(0, 1, (2, 6))
+    net.train_step(X, Y, 0.1)
+    twin = copy.deepcopy(net) if how == "deepcopy" else pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+    net.train_step(X, Y, 0.1)
+    twin.train_step(X, Y, 0.1)
+    for a, b in zip(net.layers, twin.layers):
+        np.testing.assert_array_equal(a.W, b.W)   # the layer views follow the update
+        np.testing.assert_array_equal(a.dW, b.dW)
+        assert not np.shares_memory(a.W, b.W)
+    twin.layers[0].W[0, 0] += 1.0                  # writing a layer changes the twin only
+    assert not np.array_equal(twin.predict(X), net.predict(X))

@@ -194,6 +194,60 @@ def test_same_start_same_updates_as_sklearn():
     np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-9)
 
 
+@pytest.mark.parametrize("Estimator", [FastMLPRegressor, FastMLPClassifier])
+def test_epochs_follow_the_per_batch_rules(Estimator):
+    """fit's compiled epochs against a loop over the public Network API: shuffled batches
+    (a short last one), the data gradient rescaled to scikit-learn's (regressor), L2 on the
+    weights with alpha / m, one SGD step per batch, and "invscaling" setting the step size
+    lr_init / (t_ + 1)^power_t after each epoch."""
+    from sklearn.utils import check_random_state
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(23, 3))
+    Y = rng.normal(size=(23, 3)) if Estimator is FastMLPRegressor else np.eye(3)[rng.integers(0, 3, 23)]
+    y = Y if Estimator is FastMLPRegressor else Y.argmax(axis=1)
+    alpha, lr_init, power_t, bs = 0.3, 0.05, 0.4, 7
+    est = Estimator(hidden_layer_sizes=(5,), activation="tanh", solver="sgd", momentum=0.9,
+                    learning_rate="invscaling", learning_rate_init=lr_init, power_t=power_t,
+                    alpha=alpha, batch_size=bs, max_iter=1, warm_start=True, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    net = copy.deepcopy(est._net)
+    t = est.t_
+    with pytest.warns(ConvergenceWarning):
+        est.set_params(max_iter=3).fit(X, y)
+
+    grad_scale = Y.shape[1] / 2 if Estimator is FastMLPRegressor else 1.0
+    loss_scale = 0.5 if Estimator is FastMLPRegressor else 1.0
+    opt = fastnn.SGD(lr_init, momentum=0.9, nesterov=True)
+    shuffle_rng = np.random.default_rng(check_random_state(0).randint(np.iinfo(np.int32).max))
+    order = np.arange(23)
+    curve = []
+    for _ in range(3):
+        shuffle_rng.shuffle(order)
+        total = 0.0
+        for start in range(0, 23, bs):
+            rows = order[start : start + bs]
+            m = rows.size
+            Xb, Yb = X[rows].T, Y[rows].T
+            squares = sum((layer.W ** 2).sum() for layer in net.layers)
+            total += (net.loss(Xb, Yb) * loss_scale + 0.5 * alpha * squares / m) * m
+            net.zero_grad()
+            net.forward(Xb)
+            net.backward(Yb)
+            for layer in net.layers:
+                layer.dW *= grad_scale
+                layer.db *= grad_scale
+                layer.dW += (alpha / m) * layer.W
+            opt.step(net)
+        curve.append(total / 23)
+        t += 23
+        opt.lr = lr_init / (t + 1) ** power_t
+    np.testing.assert_allclose(est._net._params, net._params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(est.loss_curve_[1:], curve, rtol=1e-12)
+    assert est._optimizer.lr == opt.lr and est._optimizer.steps == opt.steps == 12
+
+
 # ----------------------------------------------------------------- classification
 
 

@@ -426,3 +426,103 @@ def test_fit_applies_the_thread_policy_around_each_epoch(monkeypatch):
     net.fit(X, Y, epochs=3, batch_size=2, validation_data=(X, Y), verbose=0)
     assert calls.count(2 * 16) == 3  # one epoch call each: batch 2 x the largest layer (8 x 2)
     assert calls.count(4 * 16) == 3  # one validation pass each
+
+
+# ----------------------------------------------------------------- the L2 epoch kernel
+
+
+def l2_kernel_loop(net, opt, Xs, Ys, perm, bs, alpha, grad_scale, loss_scale):
+    """The per-batch loop train_epoch_l2 replaces, one kernel call at a time (the loop the
+    scikit-learn estimators ran before); returns the sum of m * J_batch."""
+    from fastnn.kernels import network as knet
+    from fastnn.kernels import optimizers as kopt
+    from fastnn.kernels import regularization as kreg
+
+    ws = net._workspace(None, bs)
+    total = 0.0
+    for start in range(0, perm.size, bs):
+        rows = perm[start : start + bs]
+        m = rows.size
+        X, Y = np.ascontiguousarray(Xs[rows]).T, np.ascontiguousarray(Ys[rows]).T
+        loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+        knet.network_backward(net._params, net._grads, net._layout, X, Y, ws.acts, ws.delta,
+                              ws.scratch, net._loss_code, False)
+        squares = kreg.scale_add_l2(net._params, net._grads, net._layout, grad_scale, alpha / m)
+        total += (loss * loss_scale + 0.5 * alpha * squares / m) * m
+        opt._steps[0] += 1
+        kopt.optimizer_update(net._params, net._grads, opt.code, opt._hyper, opt._state,
+                              opt.steps, 1.0)
+    return total
+
+
+def l2_epoch_args(net, opt, Xs, Ys, perm, bs):
+    work = np.empty(ktrain.epoch_work_size(net._layout, bs), dtype=net.dtype)
+    return (net._params, net._grads, net._layout, Xs, Ys, perm, bs, net._loss_code, opt.code,
+            opt._hyper, opt._state, opt.steps, work, -1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: fastnn.SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: fastnn.Adam(0.01),
+])
+@pytest.mark.parametrize("loss, alpha, grad_scale, loss_scale", [
+    ("bce", 0.7, 1.0, 1.0), ("cce", 0.0, 1.0, 1.0), ("mse", 0.3, 1.5, 0.5),
+])
+def test_train_epoch_l2_equals_the_kernel_loop(dtype, make_optimizer, loss, alpha, grad_scale,
+                                               loss_scale):
+    """Bitwise the same weights as the per-batch loop (a short last batch included); the
+    loss sum to rounding (the kernel may fuse its float64 sum into FMAs)."""
+    rng = np.random.default_rng(4)
+    N, bs = 23, 5
+    Xs = rng.standard_normal((N, 3)).astype(dtype)
+    Ys = (rng.random((N, 3)) > 0.5).astype(dtype)
+    if loss == "cce":
+        Ys = np.eye(3, dtype=dtype)[rng.integers(0, 3, N)]
+    perm = rng.permutation(N).astype(np.int64)
+    nets = [fastnn.Network([3, 6, 3], loss=loss, dtype=dtype, seed=2, activation="tanh")
+            for _ in range(2)]
+    opts = [make_optimizer(), make_optimizer()]
+    for net, opt in zip(nets, opts):
+        opt._bind(net)
+    for _ in range(3):
+        total, _, status, batches, steps = ktrain.train_epoch_l2(
+            *l2_epoch_args(nets[0], opts[0], Xs, Ys, perm, bs), alpha, grad_scale, loss_scale)
+        opts[0]._steps[0] = steps
+        expected = l2_kernel_loop(nets[1], opts[1], Xs, Ys, perm, bs, alpha, grad_scale, loss_scale)
+        assert status == ktrain.OK and batches == 5 and steps == opts[1].steps
+        assert total == pytest.approx(expected, rel=1e-14)
+    np.testing.assert_array_equal(nets[0]._params, nets[1]._params)
+    np.testing.assert_array_equal(opts[0]._state, opts[1]._state)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_train_epoch_l2_without_penalty_is_train_epoch(dtype):
+    rng = np.random.default_rng(5)
+    Xs = rng.standard_normal((31, 4)).astype(dtype)
+    Ys = (rng.random((31, 2)) > 0.5).astype(dtype)
+    perm = rng.permutation(31).astype(np.int64)
+    nets = [fastnn.Network([4, 7, 2], dtype=dtype, seed=1) for _ in range(2)]
+    opts = [fastnn.Adam(0.01), fastnn.Adam(0.01)]
+    for net, opt in zip(nets, opts):
+        opt._bind(net)
+    args = l2_epoch_args(nets[0], opts[0], Xs, Ys, perm, 8)
+    plain = ktrain.train_epoch(*args[:7], 1, *args[7:])
+    args = l2_epoch_args(nets[1], opts[1], Xs, Ys, perm, 8)
+    with_l2 = ktrain.train_epoch_l2(*args, 0.0, 1.0, 1.0)
+    assert plain == with_l2
+    np.testing.assert_array_equal(nets[0]._params, nets[1]._params)
+
+
+def test_train_epoch_l2_reports_a_non_finite_loss_at_its_batch():
+    net = fastnn.Network([2, 3, 1], loss="mse", dtype=np.float64, seed=0)
+    opt = fastnn.SGD(0.1)
+    opt._bind(net)
+    Xs = np.ones((10, 2))
+    Ys = np.zeros((10, 1))
+    Ys[6] = np.inf  # in the second batch of 4
+    before = net._params.copy()
+    args = l2_epoch_args(net, opt, Xs, Ys, np.arange(10, dtype=np.int64), 4)
+    _, _, status, batch, steps = ktrain.train_epoch_l2(*args, 0.1, 1.0, 0.5)
+    assert (status, batch, steps) == (ktrain.LOSS_NOT_FINITE, 1, 1)
+    assert np.isfinite(net._params).all() and not np.array_equal(net._params, before)

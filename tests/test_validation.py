@@ -295,3 +295,14 @@ def test_backward_needs_a_forward(net):
     net.step(0.1)
     with raises(RuntimeError, "after each step()"):
         net.backward(Y_OK)
+
+
+@pytest.mark.parametrize("seed", ["abc", 1.5, True])
+def test_bad_seed_is_named(seed):
+    with pytest.raises(TypeError, match="seed must be None, a non-negative int"):
+        fastnn.Network([2, 3, 1], seed=seed)
+    with pytest.raises(TypeError, match="seed must be None"):
+        fastnn.Dense(2, 3, seed=seed)
+    X, y = fastnn.datasets.make_xor()
+    with pytest.raises(TypeError, match="seed must be None"):
+        fastnn.Network([2, 3, 1]).fit(X, y, epochs=1, seed=seed, verbose=0)

@@ -9,7 +9,11 @@ All work buffers are carved out of ONE flat ``work`` array (see :func:`epoch_wor
 as free C-contiguous views ``work[o:o + n*m].reshape((n, m))``; a short last batch uses
 shorter views of the same buffers. Nothing is allocated per step.
 
-Status codes returned by :func:`train_epoch`:
+:func:`train_epoch_l2` is the same loop with scikit-learn's per-batch L2 penalty on the
+weights and rescaled loss and gradient (for :mod:`fastnn.sklearn`); both share one
+compiled loop, :func:`_train_batches`.
+
+Status codes returned by :func:`train_epoch` and :func:`train_epoch_l2`:
 
 - ``OK``: every requested batch was trained.
 - ``LOSS_NOT_FINITE``: the loss of a batch was NaN or infinite. Training stopped
@@ -24,6 +28,7 @@ import numpy as np
 from ._jit import kernel
 from .network import network_backward, network_loss
 from .optimizers import optimizer_update
+from .regularization import scale_add_l2
 
 OK = 0
 LOSS_NOT_FINITE = 1
@@ -172,6 +177,58 @@ def train_epoch(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, los
     the last micro-batch is short, the sum so far is first rescaled by ``s / m_last``
     so that one factor ``m_last / M`` gives this weighted mean).
     """
+    return _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, loss,
+                          opt_code, hyper, state, step, work, stop, 0.0, 1.0, 1.0)
+
+
+@kernel
+def train_epoch_l2(params, grads, layout, Xs, Ys, perm, batch_size, loss, opt_code, hyper,
+                   state, step, work, stop, alpha, grad_scale, loss_scale):
+    """Train one epoch as :func:`train_epoch` (one update per batch), with scikit-learn's
+    per-batch L2 penalty on the weights and a rescaled loss.
+
+    Parameters
+    ----------
+    params, grads, layout, Xs, Ys, perm, batch_size, loss, opt_code, hyper, state, step, work, stop
+        As in :func:`train_epoch` (with ``accumulate = 1``).
+    alpha : float
+        L2 coefficient: a batch of m samples adds ``0.5 * alpha * sum_l ||W[l]||^2 / m``
+        to its loss and ``(alpha / m) * W[l]`` to ``dW[l]`` (biases get no penalty).
+    grad_scale : float
+        Factor applied to the whole data gradient before the penalty is added.
+    loss_scale : float
+        Factor applied to the data loss before the penalty is added.
+
+    Returns
+    -------
+    loss_sum, correct, status, batch, step
+        As in :func:`train_epoch`; ``loss_sum`` sums ``m * J_batch`` with
+        ``J_batch = loss_scale * J_data + 0.5 * alpha * sum_l ||W[l]||^2 / m``, the
+        weights taken before the batch's update, and ``LOSS_NOT_FINITE`` refers to it.
+
+    Notes
+    -----
+    Per batch, after the backward pass: ``grads <- grad_scale * grads``, then
+    ``dW[l] += (alpha / m) W[l]`` (:func:`~fastnn.kernels.regularization.scale_add_l2`),
+    then the optimizer update: exactly what scikit-learn's MLP does with
+    ``grad_scale = loss_scale = 1`` for its classifier and, for fastnn's "mse"
+    (``sum (a - y)^2 / (m n_L)``), ``loss_scale = 0.5`` and ``grad_scale = n_L / 2`` for
+    its regressor.
+    """
+    return _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, 1, loss, opt_code,
+                          hyper, state, step, work, stop, alpha, grad_scale, loss_scale)
+
+
+@kernel
+def _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, loss, opt_code,
+                   hyper, state, step, work, stop, alpha, grad_scale, loss_scale):
+    """The loop shared by :func:`train_epoch` and :func:`train_epoch_l2`.
+
+    Arguments and results are those of :func:`train_epoch`, plus ``alpha``,
+    ``grad_scale`` and ``loss_scale`` of :func:`train_epoch_l2`; ``alpha = 0`` with
+    ``grad_scale = loss_scale = 1`` is plain :func:`train_epoch` (bitwise: the penalty
+    step is skipped). The penalty needs ``accumulate = 1``.
+    """
     N = perm.size
     n_0 = Xs.shape[1]
     n_L = Ys.shape[1]
@@ -201,6 +258,7 @@ def train_epoch(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, los
     loss_sum = 0.0
     correct = 0
     group_samples = 0
+    penalized = alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
@@ -217,7 +275,6 @@ def train_epoch(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, los
         batch_loss = network_loss(params, layout, X, Y, acts, z_out, loss)
         if not np.isfinite(batch_loss):
             return loss_sum, correct, LOSS_NOT_FINITE, k, step
-        loss_sum += batch_loss * m
         correct += count_correct(output_view(acts, layout, m), Y)
         first = k % accumulate == 0
         if first:
@@ -228,6 +285,12 @@ def train_epoch(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, los
                 grads[i] *= factor
         group_samples += m
         network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, not first)
+        if penalized:
+            squares = scale_add_l2(params, grads, layout, grad_scale, alpha / m)
+            batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / m
+            if not np.isfinite(batch_loss):
+                return loss_sum, correct, LOSS_NOT_FINITE, k, step
+        loss_sum += batch_loss * m
         if (k + 1) % accumulate == 0 or k == n_batches - 1:
             step += 1
             check = optimizer_update(params, grads, opt_code, hyper, state, step, m / group_samples)

@@ -1,0 +1,151 @@
+"""Whole-network benchmarks: one training step, one epoch, predict, memory of a
+training loop, the final loss of a fixed run, and the cold start of a fresh process.
+
+The peers run the same step in :mod:`asv_benchmarks.bench_peers`, so the ratios are
+visible in one ``asv`` run.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from .common import DTYPES, LR, NAMES, SEED, WORKLOADS, FastnnStep
+
+
+class TrainStep:
+    """One full training step: ``Network.train_step`` (forward, backward, SGD update)."""
+
+    params = (NAMES, DTYPES)
+    param_names = ["workload", "dtype"]
+
+    def setup(self, name, dtype):
+        self.impl = FastnnStep(name, dtype)  # compiles (or loads the cache) and warms up
+
+    def time_train_step(self, name, dtype):
+        self.impl.step()
+
+    def time_train_step_kernel(self, name, dtype):
+        """The compiled step alone, without the API's input checks."""
+        self.impl.kernel_step()
+
+
+class Epoch:
+    """One epoch of 8 mini-batches of the workload's batch size, data gathered per batch
+    from a sample-major array (what a fit loop does)."""
+
+    params = (NAMES, DTYPES)
+    param_names = ["workload", "dtype"]
+    n_batches = 8
+
+    def setup(self, name, dtype):
+        import fastnn
+
+        sizes, m = WORKLOADS[name]
+        rng = np.random.default_rng(SEED)
+        n = m * self.n_batches
+        self.X = rng.standard_normal((sizes[0], n)).astype(dtype)
+        self.Y = (rng.random((sizes[-1], n)) < 0.5).astype(dtype)
+        self.batches = [(np.ascontiguousarray(self.X[:, s : s + m]), np.ascontiguousarray(self.Y[:, s : s + m]))
+                        for s in range(0, n, m)]
+        self.net = fastnn.Network(list(sizes), dtype=dtype, seed=SEED)
+        self.time_epoch(name, dtype)
+
+    def time_epoch(self, name, dtype):
+        net = self.net
+        for X, Y in self.batches:
+            net.train_step(X, Y, LR)
+
+
+class Predict:
+    params = (NAMES, DTYPES)
+    param_names = ["workload", "dtype"]
+
+    def setup(self, name, dtype):
+        import fastnn
+
+        sizes, _ = WORKLOADS[name]
+        rng = np.random.default_rng(SEED)
+        self.X = rng.standard_normal((sizes[0], 2048)).astype(dtype)
+        self.net = fastnn.Network(list(sizes), dtype=dtype, seed=SEED)
+        self.net.predict(self.X)
+
+    def time_predict(self, name, dtype):
+        self.net.predict(self.X)
+
+
+class Memory:
+    """Peak memory of building a network and training it for 50 steps."""
+
+    params = ([name for name in ("small", "medium") if name in NAMES] or NAMES[:1], DTYPES)
+    param_names = ["workload", "dtype"]
+
+    def setup(self, name, dtype):
+        FastnnStep(name, dtype)  # compile outside the measured function
+
+    def peakmem_train_loop(self, name, dtype):
+        impl = FastnnStep(name, dtype)
+        for _ in range(50):
+            impl.step()
+
+
+class FinalLoss:
+    """Loss after 200 steps from a fixed seed: a change here is a change in numerics."""
+
+    params = ([name for name in ("tiny", "small") if name in NAMES] or NAMES[:1], DTYPES)
+    param_names = ["workload", "dtype"]
+    unit = "loss"
+
+    def setup(self, name, dtype):
+        self.impl = FastnnStep(name, dtype)
+
+    def track_final_loss(self, name, dtype):
+        impl = FastnnStep(name, dtype)
+        for _ in range(200):
+            impl.step()
+        return impl.loss()
+
+
+_COLD_START = (
+    "import numpy as np, fastnn\n"
+    "X = np.ones((2, 4), dtype=np.{dtype}); Y = np.ones((1, 4), dtype=np.{dtype})\n"
+    "fastnn.Network([2, 8, 1], dtype=np.{dtype}).train_step(X, Y, 0.1)\n"
+)
+
+
+class ColdStart:
+    """A fresh process: ``import fastnn`` + the first training step, with the kernels
+    compiled from scratch (empty cache) or loaded from a warm on-disk cache."""
+
+    params = (["cold_cache", "warm_cache"], DTYPES)
+    param_names = ["cache", "dtype"]
+    number = 1
+    repeat = (1, 3, 30.0)
+    timeout = 300
+
+    def setup(self, cache, dtype):
+        import fastnn
+
+        self.root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+        self.code = _COLD_START.format(dtype=dtype)
+        self.tmp = tempfile.mkdtemp(prefix="fastnn-asv-cache-")
+        if cache == "warm_cache":
+            self._run(self.tmp)
+
+    def _run(self, cache_dir):
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.root, env.get("PYTHONPATH")]))
+        subprocess.run([sys.executable, "-c", self.code], check=True, env=env)
+
+    def time_first_step(self, cache, dtype):
+        if cache == "cold_cache":
+            self._run(tempfile.mkdtemp(prefix="fastnn-asv-cold-", dir=self.tmp))
+        else:
+            self._run(self.tmp)
+
+    def teardown(self, cache, dtype):
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,137 @@
+"""Side-by-side comparison of one training step: fastnn against the installed peers.
+
+    python -m asv_benchmarks.compare                  # all workloads, float32 and float64
+    python -m asv_benchmarks.compare -w tiny small -d float32 --rounds 31
+
+Every implementation runs the same step on the same seeded batch (see
+:mod:`asv_benchmarks.common`). They are timed INTERLEAVED: each round times a block of
+steps of every implementation in turn (in a shuffled order), so a burst of load from another process hits all
+of them alike; the table gives the median over rounds of the time per step.
+
+Rows: ``fastnn`` is ``Network.train_step`` (input checks included); ``fastnn-kernel`` is
+the compiled step it calls (what a compiled epoch loop pays per step); ``gemm-only`` is
+just the step's matrix products with NumPy on preallocated buffers. Ratios are
+``peer time / fastnn time`` (above 1: fastnn is faster); for gemm-only, fastnn's speed
+as a fraction of the products' alone.
+
+Threads: fastnn uses its default (:mod:`fastnn.threads`, one BLAS thread while
+training). Peers use their own defaults unless ``--peer-threads N`` is given.
+"""
+
+import argparse
+import random
+import statistics
+import time
+
+import numpy as np
+
+from . import common
+
+
+def _block_size(fn, target):
+    """Steps per timed block so that a block takes about ``target`` seconds."""
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    return max(1, int(target / once))
+
+
+def measure(impls, rounds, target):
+    """Median seconds per step of each callable in ``impls`` (dict), timed interleaved."""
+    sizes = {name: _block_size(fn, target) for name, fn in impls.items()}
+    samples = {name: [] for name in impls}
+    order = list(impls)
+    rng = random.Random(0)
+    for _ in range(rounds):
+        rng.shuffle(order)  # no implementation always runs right after the same other one
+        for name in order:
+            fn, n = impls[name], sizes[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(values) for name, values in samples.items()}, samples
+
+
+def _fmt_time(seconds):
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.2f} us"
+    return f"{seconds * 1e3:8.2f} ms"
+
+
+def build(workload, dtype, peers):
+    impls, labels = {}, {}
+    fast = common.FastnnStep(workload, dtype)
+    impls["fastnn"] = fast.step
+    impls["fastnn-kernel"] = fast.kernel_step
+    for peer in peers:
+        if peer == "gemm" or (peer == "torch" and not common.torch_available()):
+            continue
+        try:
+            impl = common.PEERS[peer](workload, dtype)
+        except ImportError:
+            continue
+        impls[peer] = impl.step
+    if workload == "large" or "gemm" in peers:
+        impls["gemm-only"] = common.GemmOnly(workload, dtype).step
+    return impls, labels
+
+
+def _limit_peers(n):
+    """Limit the peers to ``n`` threads for the whole run (fastnn sets its own around
+    each of its calls and restores what it found)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n, user_api="blas")
+    if common.torch_available():
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-w", "--workloads", nargs="+", default=common.NAMES, choices=common.NAMES)
+    parser.add_argument("-d", "--dtypes", nargs="+", default=common.DTYPES, choices=common.DTYPES)
+    parser.add_argument("-p", "--peers", nargs="+", default=list(common.PEERS),
+                        choices=list(common.PEERS) + ["gemm"])
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
+    parser.add_argument("--block", type=float, default=0.02,
+                        help="seconds per timed block of steps (default 0.02)")
+    parser.add_argument("--peer-threads", type=int, default=None,
+                        help="limit the peers' threads (default: their own defaults)")
+    args = parser.parse_args(argv)
+
+    import scipy.linalg.cython_blas  # noqa: F401  (load every BLAS before limiting threads)
+
+    import fastnn
+
+    if args.peer_threads is not None:
+        _limit_peers(args.peer_threads)
+    print(f"fastnn {fastnn.__version__}, BLAS threads while training: {fastnn.get_num_threads()}; "
+          f"peers' threads: {args.peer_threads or 'their defaults'}; "
+          f"median of {args.rounds} interleaved rounds")
+    header = f"{'workload':8} {'dtype':7} {'impl':14} {'step':>11} {'samples/s':>12}  fastnn is"
+    print(header)
+    print("-" * len(header))
+    for workload in args.workloads:
+        m = common.WORKLOADS[workload][1]
+        for dtype in args.dtypes:
+            impls, _ = build(workload, dtype, args.peers)
+            medians, _ = measure(impls, args.rounds, args.block)
+            ours = medians["fastnn"]
+            for name, t in medians.items():
+                if name == "fastnn":
+                    note = ""
+                elif name == "fastnn-kernel":
+                    note = "(the compiled step alone)"
+                elif name == "gemm-only":
+                    note = f"{t / ours * 100:5.1f}% of gemm-only speed (kernel: {t / medians['fastnn-kernel'] * 100:5.1f}%)"
+                else:
+                    note = f"{t / ours:7.2f}x faster (kernel: {t / medians['fastnn-kernel']:.2f}x)"
+                print(f"{workload:8} {dtype:7} {name:14} {_fmt_time(t):>11} {m / t:12.0f}  {note}")
+            print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Performance contracts that can be checked without timing anything.
+
+- A training step allocates nothing in steady state: no Numba (NRT) allocation inside
+  the compiled step, and no Python-side memory growth across many ``train_step`` calls.
+- The thread setting is applied around big calls only and the BLAS state is restored.
+"""
+
+import tracemalloc
+
+import numba
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import threads
+from fastnn.kernels import network as knet
+
+
+@pytest.fixture
+def nrt_stats():
+    """Numba's runtime allocation counters, switched on for the test."""
+    from numba.core.runtime import _nrt_python, rtsys
+
+    _nrt_python.memsys_enable_stats()
+    try:
+        yield rtsys.get_allocation_stats
+    finally:
+        _nrt_python.memsys_disable_stats()
+
+
+def _net_and_batch(sizes, m, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((sizes[0], m)).astype(dtype)
+    Y = (rng.random((sizes[-1], m)) < 0.5).astype(dtype)
+    return fastnn.Network(sizes, dtype=dtype, seed=0), X, Y
+
+
+@numba.njit
+def _repeat_step(n, params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr):
+    for _ in range(n):
+        knet.train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sizes, m", [([2, 8, 1], 4), ([64, 32, 10], 32), ([5, 7, 6, 3], 9)])
+def test_compiled_step_allocates_nothing(nrt_stats, sizes, m, dtype):
+    # Calling a compiled function from Python wraps each array argument in a Numba
+    # MemInfo, which the counters see; so the steps run inside one compiled loop, and
+    # 1 step and 200 steps must allocate exactly as much: nothing per step.
+    net, X, Y = _net_and_batch(sizes, m, dtype)
+    net.train_step(X, Y, 0.1)  # compile, allocate the workspace
+    ws = net._train_ws
+    args = (net._params, net._grads, net._layout, X, Y, ws.acts, ws.z_out, ws.delta,
+            ws.scratch, net._loss_code, 0.1)
+    _repeat_step(1, *args)
+    counts = []
+    for n in (1, 200):
+        before = nrt_stats()
+        _repeat_step(n, *args)
+        after = nrt_stats()
+        counts.append((after.alloc - before.alloc, after.free - before.free))
+    assert counts[0] == counts[1], counts
+    assert counts[1][0] == counts[1][1], counts
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_train_step_memory_does_not_grow(nrt_stats, dtype):
+    net, X, Y = _net_and_batch([64, 32, 10], 32, dtype)
+    for _ in range(20):
+        net.train_step(X, Y, 0.1)
+    stats_before = nrt_stats()
+    tracemalloc.start()
+    try:
+        for _ in range(50):
+            net.train_step(X, Y, 0.1)
+        first, _ = tracemalloc.get_traced_memory()
+        for _ in range(500):
+            net.train_step(X, Y, 0.1)
+        second, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    stats_after = nrt_stats()
+    # Python-side temporaries of the input checks are freed at once: no growth.
+    assert second - first < 4096, (first, second)
+    # Numba allocations (if any) are all freed again.
+    assert (stats_after.alloc - stats_before.alloc) == (stats_after.free - stats_before.free)
+
+
+def test_thread_setting_validated_and_scoped():
+    assert fastnn.get_num_threads() == threads.DEFAULT_THREADS == 1
+    with fastnn.num_threads(2):
+        assert fastnn.get_num_threads() == 2
+        with fastnn.num_threads(None):
+            assert fastnn.get_num_threads() is None
+    assert fastnn.get_num_threads() == 1
+    with pytest.raises(ValueError, match="threads"):
+        fastnn.set_num_threads(0)
+    with pytest.raises(TypeError, match="threads"):
+        fastnn.set_num_threads(1.5)
+
+
+def test_blas_threads_limited_during_big_steps_and_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    net, X, Y = _net_and_batch([512, 256, 2], 64, np.float32)
+    assert 64 * 512 * 256 >= threads.THREADED_WORK
+    seen = []
+    original = knet.train_step
+
+    def spy(*args):
+        seen.append({i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"})
+        original(*args)
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"}
+        knet.train_step = spy
+        try:
+            net.train_step(X, Y, 0.1)
+        finally:
+            knet.train_step = original
+        after = {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
+                 if i["user_api"] == "blas"}
+    assert seen and all(n == 1 for n in seen[0].values()), seen
+    assert after == before
