@@ -39,7 +39,8 @@ MEDIUM = textwrap.dedent("""
         import contextlib
         context = contextlib.nullcontext() if threads == "default" else fastnn.num_threads(threads)
         with context:
-            net.fit(X, y, epochs=1, batch_size=256, optimizer=fastnn.Adam(1e-3), seed=1, verbose=0)
+            net.fit(X, y, epochs=1, batch_size=256, optimizer=fastnn.SGD(0.05, momentum=0.9), seed=1,
+                    verbose=0)
             P = net.predict(X[:, :300])
         return (hashlib.sha256(net._params.tobytes()).hexdigest(),
                 hashlib.sha256(P.tobytes()).hexdigest())
@@ -105,6 +106,30 @@ def test_same_bits_across_processes_and_blas_environments():
     here = medium_run()
     assert run_in_subprocess(1) == here
     assert run_in_subprocess(2) == here
+
+
+ADAM_FIT = textwrap.dedent("""
+    import hashlib
+    import numpy as np
+    import fastnn
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 512)).astype(np.float32)
+    net = fastnn.Network([30, 16, 10], loss="cce", dtype=np.float32, seed=0)
+    net.fit(X, rng.integers(0, 10, 512), epochs=1, batch_size=256, optimizer="adam", verbose=0)
+    print(hashlib.sha256(net._params.tobytes()).hexdigest())
+""")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "KNOWN BUG, reported: fit with Adam gives different bits in a process that compiles the "
+    "kernels and in one that loads them from Numba's cache (SGD does not); measured "
+    "16c73620... fresh, 6d5dd30b... cached, for this script"))
+def test_adam_fit_same_bits_whether_kernels_are_compiled_or_cached(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-c", ADAM_FIT], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=600) for _ in range(2)]  # compiles, then loads
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr + runs[1].stderr
+    assert runs[0].stdout == runs[1].stdout
 
 
 def test_same_bits_across_thread_settings_of_the_same_count():

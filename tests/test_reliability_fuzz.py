@@ -305,21 +305,23 @@ def test_fuzz_array_arguments(data, config, dtype, method, which, m):
     name = {"X": "X", "Y": "Y"}[which]
     if method == "fit_validation":
         name = "validation_data[0]" if which == "X" else "validation_data[1]"
-    event(f"{method} {which} {how[0]}: {expect}")
     before = [snapshot(X), snapshot(Y)]
     params = net._params.copy()
     try:
         call(net, method, X, Y)
     except (ValueError, TypeError) as err:
+        event(f"outcome: {how[0]}/{how[1]}/{how[2]} -> {type(err).__name__}")
         assert not isinstance(err, fastnn.DivergenceError)
         assert expect != "good", f"{method} rejected a good {which} {how}: {err!r}"
         assert names(str(err), name), f"{method}: the message does not name {name}: {err}"
         if method not in ("fit_validation",):
             assert np.array_equal(net._params, params), "a rejected call changed the weights"
     except fastnn.DivergenceError:
+        event(f"outcome: {how[0]}/{how[1]}/{how[2]} -> DivergenceError")
         assert method in ("fit", "fit_validation", "train_step") and expect != "bad"
         assert np.isfinite(net._params).all()
     else:
+        event(f"outcome: {how[0]}/{how[1]}/{how[2]} -> ok")
         assert expect != "bad", f"{method} accepted a bad {which} {how}"
     assert [snapshot(X), snapshot(Y)] == before, "the caller's arrays were modified"
     # Whatever happened, the network still works, or says that huge inputs made its
