@@ -120,11 +120,8 @@ ADAM_FIT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN BUG, reported: fit with Adam gives different bits in a process that compiles the "
-    "kernels and in one that loads them from Numba's cache (SGD does not); measured "
-    "16c73620... fresh, 6d5dd30b... cached, for this script"))
 def test_adam_fit_same_bits_whether_kernels_are_compiled_or_cached(tmp_path):
+    """It differed while the JIT policy had the 'contract' flag (see kernels/_jit.py)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     runs = [subprocess.run([sys.executable, "-c", ADAM_FIT], env=env, cwd=ROOT, capture_output=True,
                            text=True, timeout=600) for _ in range(2)]  # compiles, then loads
