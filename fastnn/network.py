@@ -381,10 +381,29 @@ class Network:
         self._X = None
         self._check_update(self._backup, lr, X)
 
+    def _eval_chunks(self, X, Y):
+        """Yield ``(X_part, Y_part, workspace)`` over at most ``PREDICT_CHUNK`` samples.
+
+        Bounds the memory of loss/evaluate by one chunk's work space, whatever m is.
+        """
+        m = X.shape[1]
+        chunk = min(m, PREDICT_CHUNK)
+        self._eval_ws = ws = self._workspace(self._eval_ws, chunk)
+        for start in range(0, m, chunk):
+            if chunk == m:
+                yield X, Y, ws
+            else:
+                yield (np.ascontiguousarray(X[:, start : start + chunk]),
+                       np.ascontiguousarray(Y[:, start : start + chunk]), ws)
+
     def _loss_checked(self, X, Y):
-        self._eval_ws = ws = self._workspace(self._eval_ws, X.shape[1])
-        return float(knet.network_loss(self._params, self._layout, X, Y, ws.acts, ws.z_out,
-                                       self._loss_code))
+        """Mean loss of checked ``X``, ``Y``: the sample-weighted mean over chunks."""
+        parts = [(knet.network_loss(self._params, self._layout, xs, ys, ws.acts, ws.z_out,
+                                    self._loss_code), xs.shape[1])
+                 for xs, ys, ws in self._eval_chunks(X, Y)]
+        if len(parts) == 1:
+            return float(parts[0][0])
+        return float(sum(loss * m for loss, m in parts) / X.shape[1])
 
     def loss(self, X, Y):
         """Mean loss over the samples of ``X``.

@@ -12,9 +12,10 @@ import numbers
 import numpy as np
 
 from . import threads as _threads
-from ._validation import check_positive_float, check_positive_int, check_seed
+from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed
 from .kernels import network as knet
 from .kernels import training as ktrain
+from .network import PREDICT_CHUNK
 from .optimizers import get_optimizer
 
 
@@ -101,15 +102,38 @@ def targets(net, Y, m, name="Y", cols_of="X"):
     return net._check_Y(array, m, name, cols_of)
 
 
+def _sample_major(net, X):
+    """Check ``X`` (n_0, N) and return it sample-major, (N, n_0) C-contiguous.
+
+    Row-layout data passed as ``rows.T`` (F-contiguous, in the network's dtype) already
+    is that array transposed: it is used as is, so the data is not held twice. Anything
+    else is checked as usual and copied once by a blocked transpose.
+    """
+    if (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == net.dtype
+            and X.flags.f_contiguous and X.shape[0] == net.n_inputs):
+        try:
+            return as_matrix(X.T, "X", net.dtype)
+        except ValueError:
+            pass  # raised again below, with the message in the seed layout's terms
+    X = net._check_X(X)
+    Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
+    ktrain.transpose_into(X, Xs)
+    return Xs
+
+
 def _evaluate_checked(net, X, Y, names=("X", "Y")):
     """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
     m = X.shape[1]
-    net._eval_ws = ws = net._workspace(net._eval_ws, m)
-    with _threads.training_threads(m * net._max_weights):
-        loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
+    parts, correct = [], 0
+    with _threads.training_threads(min(m, PREDICT_CHUNK) * net._max_weights):
+        for xs, ys, ws in net._eval_chunks(X, Y):
+            part = xs.shape[1]
+            parts.append((knet.network_loss(net._params, net._layout, xs, ys, ws.acts, ws.z_out,
+                                            net._loss_code), part))
+            correct += ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, part), ys)
+    loss = parts[0][0] if len(parts) == 1 else sum(value * part for value, part in parts) / m
     if not np.isfinite(loss):
         raise net._overflow("loss", X, Y, names)
-    correct = ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, m), Y)
     return float(loss), correct / m
 
 
@@ -223,8 +247,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     each epoch call. The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
     each measured on its batch just before that batch's update (as Keras does).
     """
-    X = net._check_X(X)
-    N = X.shape[1]
+    Xs = _sample_major(net, X)
+    N = Xs.shape[0]
     Y = targets(net, Y, N)
     epochs = _check_nonnegative_int(epochs, "epochs")
     batch_size = min(check_positive_int(batch_size, "batch_size"), N)
@@ -260,10 +284,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         val = (Xv, Yv)
     rng = check_seed(seed)
 
-    # Sample-major copies (rows gather 8-16x faster), buffers allocated once per fit.
-    Xs = np.empty((N, X.shape[0]), dtype=net.dtype)
+    # Sample-major targets (rows gather 8-16x faster), buffers allocated once per fit.
     Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
-    ktrain.transpose_into(X, Xs)
     ktrain.transpose_into(Y, Ys)
     perm = np.arange(N, dtype=np.int64)
     work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)

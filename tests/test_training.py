@@ -526,3 +526,24 @@ def test_train_epoch_l2_reports_a_non_finite_loss_at_its_batch():
     _, _, status, batch, steps = ktrain.train_epoch_l2(*args, 0.1, 1.0, 0.5)
     assert (status, batch, steps) == (ktrain.LOSS_NOT_FINITE, 1, 1)
     assert np.isfinite(net._params).all() and not np.array_equal(net._params, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_and_evaluate_work_in_chunks_with_the_same_result(dtype, monkeypatch):
+    """Big inputs are evaluated chunk by chunk (bounded memory); the result is the same."""
+    import fastnn.network
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((5, 1000))
+    y = rng.integers(0, 3, 1000)
+    net = fastnn.Network([5, 7, 3], loss="cce", dtype=dtype, seed=3)
+    whole = net.evaluate(X, y), net.loss(X, fastnn.datasets.one_hot(y, 3))
+    monkeypatch.setattr(fastnn.network, "PREDICT_CHUNK", 64)
+    monkeypatch.setattr(fastnn.training, "PREDICT_CHUNK", 64)
+    fresh = fastnn.Network([5, 7, 3], loss="cce", dtype=dtype, seed=3)
+    chunked = fresh.evaluate(X, y), fresh.loss(X, fastnn.datasets.one_hot(y, 3))
+    assert fresh._eval_ws.capacity == 64
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(chunked[0][0], whole[0][0], rtol=rtol)
+    assert chunked[0][1] == whole[0][1]
+    np.testing.assert_allclose(chunked[1], whole[1], rtol=rtol)
