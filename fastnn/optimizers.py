@@ -45,6 +45,7 @@ class Optimizer:
         self._net = None
         self._state = None
         self._steps = np.zeros(1, dtype=np.int64)
+        self._backup = None  # params + state before a step(net), to undo an overflow
 
     @property
     def lr(self):
@@ -88,10 +89,25 @@ class Optimizer:
         if not isinstance(net, Network):
             raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
         self._bind(net)
-        self._steps[0] += 1
-        kopt.optimizer_update(net._params, net._grads, self.code, self._hyper, self._state,
-                              int(self._steps[0]), 1.0)
+        if self._backup is None or self._backup.size != net._params.size + self._state.size \
+                or self._backup.dtype != net.dtype:
+            self._backup = np.empty(net._params.size + self._state.size, dtype=net.dtype)
+        p = net._params.size
+        self._backup[:p] = net._params
+        self._backup[p:] = self._state
+        total = kopt.optimizer_update(net._params, net._grads, self.code, self._hyper, self._state,
+                                      int(self._steps[0]) + 1, 1.0)
         net._X = None
+        if not np.isfinite(total):
+            net._params[...] = self._backup[:p]
+            self._state[...] = self._backup[p:]
+            from .training import DivergenceError
+
+            raise DivergenceError(
+                "the update made weights NaN or infinite; the network and the optimizer keep "
+                "their state from before it. Lower the learning rate or scale the inputs",
+                None, None, None)
+        self._steps[0] += 1
 
     def get_config(self):
         """The hyperparameters as a dict (``{"name": ..., "lr": ..., ...}``)."""

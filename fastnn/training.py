@@ -272,6 +272,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
             if not callable(callback):
                 raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
                                 f"got {type(callback).__name__}")
+    if not isinstance(restore_best_weights, (bool, np.bool_)):
+        raise TypeError(f"restore_best_weights must be True or False; got {restore_best_weights!r}")
     if patience is not None:
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)

@@ -157,3 +157,32 @@ def test_update_kernel_reports_non_finite_parameters():
     params[...] = 1
     grads[...] = 1
     assert kopt.optimizer_update(params, grads, kopt.SGD, hyper, state, 1, 1.0) == pytest.approx(3.6)
+
+
+@pytest.mark.parametrize("make", [lambda: fastnn.SGD(0.01, momentum=0.5), lambda: fastnn.Adam(0.01)])
+def test_optimizer_step_that_overflows_is_undone(make):
+    """opt.step(net) whose update overflows float32 restores weights and state, and says so."""
+    rng = np.random.default_rng(0)
+    net = fastnn.Network([3, 4, 1], loss="mse", seed=0)
+    X, Y = rng.standard_normal((3, 8)), rng.standard_normal((1, 8)) * 1e3
+    opt = make()
+    net.forward(X)
+    net.backward(Y)
+    opt.step(net)                                # a first, finite step (builds the state)
+    net._params[...] = np.clip(net._params, -1, 1)
+    before, state, steps = net._params.copy(), opt._state.copy(), opt.steps
+    opt.lr = 1e39                                # lr * gradient overflows float32
+    net.zero_grad()
+    net.forward(X)
+    net.backward(Y)
+    with pytest.raises(fastnn.DivergenceError, match="NaN or infinite"):
+        opt.step(net)
+    np.testing.assert_array_equal(net._params, before)
+    np.testing.assert_array_equal(opt._state, state)
+    assert opt.steps == steps
+
+
+def test_restore_best_weights_must_be_a_bool():
+    X, y = fastnn.datasets.make_xor()
+    with pytest.raises(TypeError, match="restore_best_weights must be True or False"):
+        fastnn.Network([2, 3, 1]).fit(X, y, epochs=1, patience=2, restore_best_weights="yes", verbose=0)
