@@ -25,7 +25,14 @@ __all__ = [
 def __getattr__(name):
     # The scikit-learn estimators load on first use: scikit-learn stays optional.
     if name in ("FastMLPClassifier", "FastMLPRegressor"):
-        from . import sklearn
-
+        try:
+            from . import sklearn
+        except ModuleNotFoundError as err:
+            if err.name is None or not err.name.startswith("sklearn"):
+                raise
+            raise ImportError(
+                f"fastnn.{name} needs scikit-learn, which is not installed; install it with "
+                f'pip install "fastnn[sklearn]" (or pip install scikit-learn)'
+            ) from err
         return getattr(sklearn, name)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")

@@ -539,3 +539,13 @@ def test_verbose_prints_each_epoch(capsys):
                       random_state=0).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Iteration 1, loss = ") and lines[-1].endswith("Stopping.")
+
+
+def test_missing_scikit_learn_is_a_clear_import_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.delitem(sys.modules, "fastnn.sklearn", raising=False)
+    monkeypatch.delattr(fastnn, "sklearn", raising=False)
+    with pytest.raises(ImportError, match=r'pip install "fastnn\[sklearn\]"'):
+        fastnn.FastMLPClassifier  # noqa: B018
