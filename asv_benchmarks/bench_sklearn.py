@@ -57,7 +57,7 @@ class TimeEstimatorFit:
         self.estimator.set_params(max_iter=EPOCHS)
 
     def teardown(self, estimator, batch_size):
-        if self.limits is not None:
+        if getattr(self, "limits", None) is not None:  # setup may have raised NotImplementedError
             self.limits.restore_original_limits()
 
     def time_fit(self, estimator, batch_size):
