@@ -296,6 +296,66 @@ def test_sgd_update_matches_reference(size, dtype):
     assert params.dtype == dtype
 
 
+@pytest.mark.parametrize("size", [1, 2, 101])
+def test_sgd_update_checked_equals_sgd_update_when_finite(size, dtype):
+    rng = rng_for("sgd_checked", size)
+    params = rng.standard_normal(size).astype(dtype)
+    grads = rng.standard_normal(size).astype(dtype)
+    expected = params.copy()
+    optimizers.sgd_update(expected, grads, 0.3)
+    assert optimizers.sgd_update_checked(params, grads, 0.3) is True
+    np.testing.assert_array_equal(params, expected)
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "overflow", "grad_inf"])
+@pytest.mark.parametrize("size", [1, 2, 101])
+def test_sgd_update_checked_refuses_a_non_finite_update(bad, size, dtype):
+    rng = rng_for("sgd_refused", size)
+    params = rng.standard_normal(size).astype(dtype)
+    grads = rng.standard_normal(size).astype(dtype)
+    i = size // 2
+    if bad == "inf":
+        params[i] = np.inf
+    elif bad == "nan":
+        params[i] = np.nan
+    elif bad == "overflow":  # finite operands, non-finite result
+        params[i] = -np.finfo(dtype).max
+        grads[i] = np.finfo(dtype).max
+    else:
+        grads[i] = np.inf
+    before, grads_before = params.copy(), grads.copy()
+    assert optimizers.sgd_update_checked(params, grads, 2.0) is False
+    np.testing.assert_array_equal(params, before)
+    np.testing.assert_array_equal(grads, grads_before)
+
+
+def test_sgd_update_checked_stores_what_it_checked():
+    # p - lr*g is finite when rounded once (an FMA) but not when lr*g is rounded first:
+    # whichever the compiler picks, the check pass and the write pass must agree.
+    params = np.full(37, -3e38, dtype=np.float32)
+    grads = np.full(37, -4e38 / 2.0, dtype=np.float32)
+    before = params.copy()
+    if optimizers.sgd_update_checked(params, grads, 2.0):
+        assert np.isfinite(params).all()
+    else:
+        np.testing.assert_array_equal(params, before)
+
+
+@pytest.mark.parametrize("size", [1, 2, 101])
+def test_all_in_range(size, dtype):
+    from fastnn.kernels.checks import all_in_range
+
+    a = rng_for("range", size).uniform(0, 1, size).astype(dtype)
+    assert all_in_range(a, 0.0, 1.0)
+    a[size // 2] = 1.0
+    a[0] = 0.0
+    assert all_in_range(a, 0.0, 1.0)
+    for value in (np.nan, np.inf, -np.inf, -1e-30, 1.0 + np.finfo(dtype).eps):
+        b = a.copy()
+        b[size // 2] = value
+        assert not all_in_range(b, 0.0, 1.0), value
+
+
 # ----------------------------------------------------------------------- whole network
 
 
