@@ -280,6 +280,24 @@ def test_losses_finite_at_extreme_inputs(loss, name, dtype):
     np.testing.assert_allclose(dZ, ref.loss_gradient(loss, Z, Y, name), rtol=1e-6, atol=1e-12)
 
 
+def test_softplus_tail_matches_numpy():
+    @numba.njit
+    def tail(z):
+        out = np.empty_like(z)
+        for i in range(z.size):
+            out[i] = losses._softplus_tail(z[i])
+        return out
+
+    z = np.concatenate([np.linspace(-800, 800, 20001), np.geomspace(1e-300, 50, 2001),
+                        -np.geomspace(1e-300, 50, 2001), [0.0, -0.0, np.inf, -np.inf]])
+    expected = np.log1p(np.exp(-np.abs(z)))
+    got = tail(z)
+    normal = expected >= np.finfo(np.float64).tiny
+    assert np.all(np.abs(got - expected)[normal] <= 4 * np.spacing(expected[normal]))
+    assert np.all(np.abs(got - expected)[~normal] <= 5e-324)
+    assert np.isnan(tail(np.array([np.nan]))[0])
+
+
 # ----------------------------------------------------------------------- optimizer
 
 
