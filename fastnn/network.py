@@ -6,7 +6,7 @@ from . import threads as _threads
 from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
                           check_seed, is_ready)
 from .kernels import network as knet
-from .kernels.checks import all_finite, all_in_range
+from .kernels.checks import all_finite, all_in_range, batch_ok
 from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
 from .kernels.losses import CODES as LOSS_CODES
@@ -21,6 +21,9 @@ LOSSES = {
 
 OUTPUT_ACTIVATION = {"bce": "sigmoid", "cce": "softmax", "mse": "identity"}
 """The output activation each loss implies (bce and cce require it)."""
+
+TARGET_RANGE = {"bce": (0.0, 1.0), "cce": (0.0, 1.0), "mse": (-np.inf, np.inf)}
+"""The values each loss accepts as targets (finite in every case)."""
 
 PREDICT_CHUNK = 4096
 """Samples per kernel call in :meth:`Network.predict`, to bound its memory."""
@@ -363,8 +366,11 @@ class Network:
         -------
         None
         """
-        X = self._check_X(X)
-        Y = self._check_Y(Y, X.shape[1])
+        dtype = self.dtype
+        if not (is_ready(X, dtype, self._sizes[0]) and is_ready(Y, dtype, self._sizes[-1], X.shape[1])
+                and batch_ok(X, Y, *TARGET_RANGE[self.loss_name])):
+            X = self._check_X(X)  # the full checks: they raise the precise error
+            Y = self._check_Y(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
         self._train_ws = ws = self._workspace(self._train_ws, X.shape[1])
         args = (self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,

@@ -374,6 +374,30 @@ def test_all_in_range(size, dtype):
         assert not all_in_range(b, 0.0, 1.0), value
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 4), (7, 33)])
+def test_batch_ok(shape, dtype):
+    from fastnn.kernels.checks import batch_ok
+
+    rng = rng_for("batch_ok", *shape)
+    X = rng.standard_normal(shape).astype(dtype)
+    Y = rng.uniform(0, 1, shape).astype(dtype)
+    assert batch_ok(X, Y, 0.0, 1.0)
+    assert batch_ok(X, 1e30 * Y, -np.inf, np.inf)
+    for value in (np.nan, np.inf, -np.inf):
+        bad = X.copy()
+        bad[-1, -1] = value
+        assert not batch_ok(bad, Y, 0.0, 1.0)
+        bad = Y.copy()
+        bad[-1, -1] = value
+        assert not batch_ok(X, bad, 0.0, 1.0)
+        assert not batch_ok(X, bad, -np.inf, np.inf)
+    for value in (-1e-30, 1.5):
+        bad = Y.copy()
+        bad[0, 0] = value
+        assert not batch_ok(X, bad, 0.0, 1.0)
+        assert batch_ok(X, bad, -np.inf, np.inf)
+
+
 # ----------------------------------------------------------------------- whole network
 
 
