@@ -8,6 +8,8 @@ SAME data (seeded), so their times can be divided:
 
 - :class:`FastnnStep`: ``fastnn.Network.train_step`` (the public API, input checks
   included) and the kernel call it makes (what an epoch loop pays per step);
+- :class:`FastnnFit`: ``fastnn.Network.fit``, the training loop users call (one
+  compiled call per epoch: shuffle, gather, forward, backward, update), timed per step;
 - :class:`NumpyStep`: a careful NumPy implementation of the seed's formulas:
   preallocated buffers, ``out=`` everywhere, no temporaries in the step;
 - :class:`TorchStep`: PyTorch on the CPU (``nn.Sequential``, ``BCEWithLogitsLoss``,
@@ -108,6 +110,43 @@ class FastnnStep:
 
     def loss(self):
         return self.net.loss(self.X, self.Y)
+
+
+FIT_STEPS = {"tiny": 128, "small": 128, "medium": 16, "large": 4}
+"""Steps per ``fit`` call in :class:`FastnnFit`: enough that the per-call set-up (the
+sample-major copy of the data, the work buffers) is amortized as in a real fit."""
+
+
+class FastnnFit:
+    """``Network.fit`` on a workload: ``fit()`` runs :data:`FIT_STEPS` mini-batch steps
+    (epochs of 8 batches of the workload's batch size, shuffled, verbose=0, plain SGD
+    at the same learning rate) in one call; divide its time by ``steps``."""
+
+    label = "fastnn-fit"
+    n_batches = 8
+
+    def __init__(self, name, dtype):
+        import fastnn
+
+        sizes, m = WORKLOADS[name]
+        self.steps = FIT_STEPS[name]
+        n = min(self.n_batches, self.steps)
+        self.epochs = self.steps // n
+        rng = np.random.default_rng(SEED)
+        self.X = rng.standard_normal((sizes[0], m * n)).astype(dtype)
+        self.Y = (rng.random((sizes[-1], m * n)) < 0.5).astype(dtype)
+        self.m = m
+        self.net = fastnn.Network(list(sizes), dtype=dtype, seed=SEED)
+        Ws, bs = init_params(sizes, dtype)
+        for layer, W, b in zip(self.net.layers, Ws, bs):
+            layer.W[...] = W
+            layer.b[...] = b
+        self.optimizer = fastnn.SGD(LR)
+        self.fit()  # compile (or load the cache)
+
+    def fit(self):
+        self.net.fit(self.X, self.Y, epochs=self.epochs, batch_size=self.m,
+                     optimizer=self.optimizer, verbose=0)
 
 
 class NumpyStep:

@@ -9,7 +9,9 @@ steps of every implementation in turn (in a shuffled order), so a burst of load 
 of them alike; the table gives the median over rounds of the time per step.
 
 Rows: ``fastnn`` is ``Network.train_step`` (input checks included); ``fastnn-kernel`` is
-the compiled step it calls (what a compiled epoch loop pays per step); ``gemm-only`` is
+the compiled step it calls; ``fastnn-fit`` is the time per step inside ``Network.fit``
+(the training loop users run: one compiled call per epoch, shuffling and gathering
+each batch, set-up amortized over :data:`common.FIT_STEPS` steps); ``gemm-only`` is
 just the step's matrix products with NumPy on preallocated buffers. Ratios are
 ``peer time / fastnn time`` (above 1: fastnn is faster); for gemm-only, fastnn's speed
 as a fraction of the products' alone.
@@ -49,7 +51,8 @@ def measure(impls, rounds, target):
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / n)
+            # A callable with a ``steps`` attribute runs that many steps per call.
+            samples[name].append((time.perf_counter() - t0) / (n * getattr(fn, "steps", 1)))
     return {name: statistics.median(values) for name, values in samples.items()}, samples
 
 
@@ -64,6 +67,13 @@ def build(workload, dtype, peers):
     fast = common.FastnnStep(workload, dtype)
     impls["fastnn"] = fast.step
     impls["fastnn-kernel"] = fast.kernel_step
+    fit = common.FastnnFit(workload, dtype)
+
+    def fit_step():
+        fit.fit()
+
+    fit_step.steps = fit.steps
+    impls["fastnn-fit"] = fit_step
     for peer in peers:
         if peer == "gemm" or (peer == "torch" and not common.torch_available()):
             continue
@@ -111,7 +121,7 @@ def main(argv=None):
     print(f"fastnn {fastnn.__version__}, BLAS threads while training: {fastnn.get_num_threads()}; "
           f"peers' threads: {args.peer_threads or 'their defaults'}; "
           f"median of {args.rounds} interleaved rounds")
-    header = f"{'workload':8} {'dtype':7} {'impl':14} {'step':>11} {'samples/s':>12}  fastnn is"
+    header = f"{'workload':8} {'dtype':7} {'impl':14} {'step':>11} {'samples/s':>12}  fastnn (train_step) is"
     print(header)
     print("-" * len(header))
     for workload in args.workloads:
@@ -125,10 +135,14 @@ def main(argv=None):
                     note = ""
                 elif name == "fastnn-kernel":
                     note = "(the compiled step alone)"
+                elif name == "fastnn-fit":
+                    note = "(per step inside Network.fit)"
                 elif name == "gemm-only":
-                    note = f"{t / ours * 100:5.1f}% of gemm-only speed (kernel: {t / medians['fastnn-kernel'] * 100:5.1f}%)"
+                    note = (f"{t / ours * 100:5.1f}% of gemm-only speed (kernel: "
+                            f"{t / medians['fastnn-kernel'] * 100:5.1f}%, fit: {t / medians['fastnn-fit'] * 100:5.1f}%)")
                 else:
-                    note = f"{t / ours:7.2f}x faster (kernel: {t / medians['fastnn-kernel']:.2f}x)"
+                    note = (f"{t / ours:7.2f}x faster (kernel: {t / medians['fastnn-kernel']:.2f}x, "
+                            f"fit: {t / medians['fastnn-fit']:.2f}x)")
                 print(f"{workload:8} {dtype:7} {name:14} {_fmt_time(t):>11} {m / t:12.0f}  {note}")
             print()
 

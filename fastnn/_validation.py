@@ -12,6 +12,7 @@ import numpy as np
 from .kernels.checks import all_finite
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INF = float("inf")
 
 
 def check_dtype(dtype, name="dtype"):
@@ -36,6 +37,8 @@ def check_positive_int(value, name):
 
 def check_positive_float(value, name, allow_zero=False):
     """Return ``value`` as a finite float > 0 (>= 0 with ``allow_zero``), else raise."""
+    if type(value) is float and 0.0 < value < _INF:  # the common case, checked per step
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
     value = float(value)
@@ -87,6 +90,19 @@ def check_choice(value, name, choices):
     return choices[key]
 
 
+def is_ready(value, dtype, rows=None, cols=None):
+    """True if ``value`` is already what :func:`as_matrix` returns, finiteness aside.
+
+    A NumPy array (not a subclass) of exactly ``dtype``, 2-D, C-contiguous, not empty,
+    with ``rows`` rows and ``cols`` columns when given: the per-step fast path, a few
+    attribute reads instead of a conversion.
+    """
+    return (type(value) is np.ndarray and value.dtype == dtype and value.ndim == 2
+            and value.flags.c_contiguous and value.size != 0
+            and (rows is None or value.shape[0] == rows)
+            and (cols is None or value.shape[1] == cols))
+
+
 def as_matrix(value, name, dtype, rows=None, cols=None, what="features", cols_of="X"):
     """Check a 2-D array in the seed layout and return it as a C-contiguous ``dtype`` array.
 
@@ -118,6 +134,8 @@ def as_matrix(value, name, dtype, rows=None, cols=None, what="features", cols_of
     ValueError
         Not 2-D, empty, wrong number of rows or columns, or a NaN/inf value.
     """
+    if is_ready(value, dtype, rows, cols) and all_finite(value.reshape(-1)):
+        return value  # fast path; anything else (errors included) goes the long way
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as err:

@@ -4,9 +4,9 @@ import numpy as np
 
 from . import threads as _threads
 from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
-                          check_seed)
+                          check_seed, is_ready)
 from .kernels import network as knet
-from .kernels.checks import all_finite
+from .kernels.checks import all_finite, all_in_range, batch_ok
 from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
 from .kernels.losses import CODES as LOSS_CODES
@@ -21,6 +21,9 @@ LOSSES = {
 
 OUTPUT_ACTIVATION = {"bce": "sigmoid", "cce": "softmax", "mse": "identity"}
 """The output activation each loss implies (bce and cce require it)."""
+
+TARGET_RANGE = {"bce": (0.0, 1.0), "cce": (0.0, 1.0), "mse": (-np.inf, np.inf)}
+"""The values each loss accepts as targets (finite in every case)."""
 
 PREDICT_CHUNK = 4096
 """Samples per kernel call in :meth:`Network.predict`, to bound its memory."""
@@ -112,7 +115,6 @@ class Network:
         self._eval_ws = None
         self._X = None
         self._grads_zero = True
-        self._backup = None  # the weights before the last train_step, to undo an overflow
 
     # ----------------------------------------------------------------- construction
 
@@ -244,8 +246,13 @@ class Network:
         return as_matrix(X, name, self.dtype, rows=self.n_inputs, what="features")
 
     def _check_Y(self, Y, m, name="Y", cols_of="X"):
+        if self.loss_name != "mse":
+            # One pass checks both finiteness and the range of an array that needs no
+            # conversion (the per-step case).
+            if is_ready(Y, self.dtype, self.n_outputs, m) and all_in_range(Y.reshape(-1), 0.0, 1.0):
+                return Y
         Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs", cols_of=cols_of)
-        if self.loss_name != "mse" and (Y.min() < 0 or Y.max() > 1):
+        if self.loss_name != "mse" and not all_in_range(Y.reshape(-1), 0.0, 1.0):
             raise ValueError(
                 f"{name} must hold targets in [0, 1] for loss {self.loss_name!r} (0/1 labels, "
                 f"one-hot rows or probabilities); got values in [{Y.min()}, {Y.max()}]"
@@ -269,17 +276,14 @@ class Network:
             f"scale {fix}, e.g. standardize each feature, or retrain with a smaller learning rate"
         )
 
-    def _check_update(self, backup, lr, X=None):
-        """After an update: restore ``backup`` and raise DivergenceError if a weight is not finite."""
-        if all_finite(self._params):
-            return
+    def _diverged(self, lr, X=None):
+        """The DivergenceError for an update that was refused (the weights are unchanged)."""
         from .training import DivergenceError
 
-        np.copyto(self._params, backup)
         cause = f"lower lr (got {lr:g})"
         if X is not None:
             cause += f" or scale X (the largest |X| is {float(np.abs(X).max()):.3g})"
-        raise DivergenceError(
+        return DivergenceError(
             f"the update made weights NaN or infinite ({self.dtype.name} overflow); the network "
             f"keeps its weights from before the update. To fix it, {cause}", None, None, None)
 
@@ -348,10 +352,10 @@ class Network:
         last forward pass is discarded: call :meth:`forward` before :meth:`backward`.
         """
         lr = check_positive_float(lr, "lr")
-        backup = self._params.copy()
-        kopt.sgd_update(self._params, self._grads, lr)
+        applied = kopt.sgd_update_checked(self._params, self._grads, lr)
         self._X = None
-        self._check_update(backup, lr)
+        if not applied:
+            raise self._diverged(lr)
 
     def train_step(self, X, Y, lr):
         """Forward, backward and gradient descent on one batch in one kernel call.
@@ -362,24 +366,27 @@ class Network:
         -------
         None
         """
-        X = self._check_X(X)
-        Y = self._check_Y(Y, X.shape[1])
+        dtype = self.dtype
+        if not (is_ready(X, dtype, self._sizes[0]) and is_ready(Y, dtype, self._sizes[-1], X.shape[1])
+                and batch_ok(X, Y, *TARGET_RANGE[self.loss_name])):
+            X = self._check_X(X)  # the full checks: they raise the precise error
+            Y = self._check_Y(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
         self._train_ws = ws = self._workspace(self._train_ws, X.shape[1])
         args = (self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
                 ws.delta, ws.scratch, self._loss_code, lr)
         work = X.shape[1] * self._max_weights
-        if self._backup is None:
-            self._backup = np.empty_like(self._params)
-        np.copyto(self._backup, self._params)
+        # The kernel applies the update only if every new weight is finite (no copy of
+        # the weights, one read-only pass): otherwise they are left as they were.
         if work < _threads.THREADED_WORK:
-            knet.train_step(*args)
+            applied = knet.train_step(*args)
         else:
             with _threads.training_threads(work):
-                knet.train_step(*args)
+                applied = knet.train_step(*args)
         self._grads_zero = False
         self._X = None
-        self._check_update(self._backup, lr, X)
+        if not applied:
+            raise self._diverged(lr, X)
 
     def _eval_chunks(self, X, Y):
         """Yield ``(X_part, Y_part, workspace)`` over at most ``PREDICT_CHUNK`` samples.

@@ -280,6 +280,24 @@ def test_losses_finite_at_extreme_inputs(loss, name, dtype):
     np.testing.assert_allclose(dZ, ref.loss_gradient(loss, Z, Y, name), rtol=1e-6, atol=1e-12)
 
 
+def test_softplus_tail_matches_numpy():
+    @numba.njit
+    def tail(z):
+        out = np.empty_like(z)
+        for i in range(z.size):
+            out[i] = losses._softplus_tail(z[i])
+        return out
+
+    z = np.concatenate([np.linspace(-800, 800, 20001), np.geomspace(1e-300, 50, 2001),
+                        -np.geomspace(1e-300, 50, 2001), [0.0, -0.0, np.inf, -np.inf]])
+    expected = np.log1p(np.exp(-np.abs(z)))
+    got = tail(z)
+    normal = expected >= np.finfo(np.float64).tiny
+    assert np.all(np.abs(got - expected)[normal] <= 4 * np.spacing(expected[normal]))
+    assert np.all(np.abs(got - expected)[~normal] <= 5e-324)
+    assert np.isnan(tail(np.array([np.nan]))[0])
+
+
 # ----------------------------------------------------------------------- optimizer
 
 
@@ -294,6 +312,90 @@ def test_sgd_update_matches_reference(size, dtype):
     np.testing.assert_allclose(params, ref.sgd_update(params0, grads, 0.3), **tolerances(dtype))
     np.testing.assert_array_equal(grads, grads_before)
     assert params.dtype == dtype
+
+
+@pytest.mark.parametrize("size", [1, 2, 101])
+def test_sgd_update_checked_equals_sgd_update_when_finite(size, dtype):
+    rng = rng_for("sgd_checked", size)
+    params = rng.standard_normal(size).astype(dtype)
+    grads = rng.standard_normal(size).astype(dtype)
+    expected = params.copy()
+    optimizers.sgd_update(expected, grads, 0.3)
+    assert optimizers.sgd_update_checked(params, grads, 0.3) is True
+    np.testing.assert_array_equal(params, expected)
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "overflow", "grad_inf"])
+@pytest.mark.parametrize("size", [1, 2, 101])
+def test_sgd_update_checked_refuses_a_non_finite_update(bad, size, dtype):
+    rng = rng_for("sgd_refused", size)
+    params = rng.standard_normal(size).astype(dtype)
+    grads = rng.standard_normal(size).astype(dtype)
+    i = size // 2
+    if bad == "inf":
+        params[i] = np.inf
+    elif bad == "nan":
+        params[i] = np.nan
+    elif bad == "overflow":  # finite operands, non-finite result
+        params[i] = -np.finfo(dtype).max
+        grads[i] = np.finfo(dtype).max
+    else:
+        grads[i] = np.inf
+    before, grads_before = params.copy(), grads.copy()
+    assert optimizers.sgd_update_checked(params, grads, 2.0) is False
+    np.testing.assert_array_equal(params, before)
+    np.testing.assert_array_equal(grads, grads_before)
+
+
+def test_sgd_update_checked_stores_what_it_checked():
+    # p - lr*g is finite when rounded once (an FMA) but not when lr*g is rounded first:
+    # whichever the compiler picks, the check pass and the write pass must agree.
+    params = np.full(37, -3e38, dtype=np.float32)
+    grads = np.full(37, -4e38 / 2.0, dtype=np.float32)
+    before = params.copy()
+    if optimizers.sgd_update_checked(params, grads, 2.0):
+        assert np.isfinite(params).all()
+    else:
+        np.testing.assert_array_equal(params, before)
+
+
+@pytest.mark.parametrize("size", [1, 2, 101])
+def test_all_in_range(size, dtype):
+    from fastnn.kernels.checks import all_in_range
+
+    a = rng_for("range", size).uniform(0, 1, size).astype(dtype)
+    assert all_in_range(a, 0.0, 1.0)
+    a[size // 2] = 1.0
+    a[0] = 0.0
+    assert all_in_range(a, 0.0, 1.0)
+    for value in (np.nan, np.inf, -np.inf, -1e-30, 1.0 + np.finfo(dtype).eps):
+        b = a.copy()
+        b[size // 2] = value
+        assert not all_in_range(b, 0.0, 1.0), value
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 4), (7, 33)])
+def test_batch_ok(shape, dtype):
+    from fastnn.kernels.checks import batch_ok
+
+    rng = rng_for("batch_ok", *shape)
+    X = rng.standard_normal(shape).astype(dtype)
+    Y = rng.uniform(0, 1, shape).astype(dtype)
+    assert batch_ok(X, Y, 0.0, 1.0)
+    assert batch_ok(X, 1e30 * Y, -np.inf, np.inf)
+    for value in (np.nan, np.inf, -np.inf):
+        bad = X.copy()
+        bad[-1, -1] = value
+        assert not batch_ok(bad, Y, 0.0, 1.0)
+        bad = Y.copy()
+        bad[-1, -1] = value
+        assert not batch_ok(X, bad, 0.0, 1.0)
+        assert not batch_ok(X, bad, -np.inf, np.inf)
+    for value in (-1e-30, 1.5):
+        bad = Y.copy()
+        bad[0, 0] = value
+        assert not batch_ok(X, bad, 0.0, 1.0)
+        assert batch_ok(X, bad, -np.inf, np.inf)
 
 
 # ----------------------------------------------------------------------- whole network

@@ -272,6 +272,24 @@ def test_step_is_gradient_descent():
         np.testing.assert_array_equal(layer.b, ref.sgd_update(b, db, 0.7))
 
 
+@pytest.mark.parametrize("method", ["train_step", "step"])
+def test_an_overflowing_update_is_refused_and_the_weights_kept(method):
+    net = fastnn.Network([2, 3, 1], loss="mse", dtype=np.float32, seed=4)
+    X = np.full((2, 5), 1e18, dtype=np.float32)
+    Y = np.full((1, 5), -1e18, dtype=np.float32)
+    before = net._params.copy()
+    with pytest.raises(fastnn.DivergenceError, match="keeps its weights from before the update"):
+        if method == "train_step":
+            net.train_step(X, Y, 1e30)
+        else:
+            net.forward(X)
+            net.backward(Y)
+            net.step(1e30)
+    np.testing.assert_array_equal(net._params, before)
+    for layer in net.layers:  # the layers still view the flat buffer
+        assert np.shares_memory(layer.W, net._params)
+
+
 @pytest.mark.parametrize("scale", [1000.0, 1e4])
 @pytest.mark.parametrize("loss,output", PAIRINGS)
 def test_saturated_network_stays_finite_without_warnings(loss, output, scale, dtype):

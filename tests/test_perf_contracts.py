@@ -111,7 +111,7 @@ def test_blas_threads_limited_during_big_steps_and_restored():
     def spy(*args):
         seen.append({i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
                      if i["user_api"] == "blas"})
-        original(*args)
+        return original(*args)
 
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         before = {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()

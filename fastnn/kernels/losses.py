@@ -4,8 +4,10 @@ gradient at the output, fused with the output activation where the math allows i
 
 import numpy as np
 
-from ._jit import kernel
-from .activations import activation_backward
+from numba.extending import register_jitable
+
+from ._jit import HELPER_OPTIONS, kernel
+from .activations import activation_backward, exp_nonpositive
 
 BCE = 0
 CCE = 1
@@ -13,6 +15,39 @@ MSE = 2
 
 CODES = {"bce": BCE, "cce": CCE, "mse": MSE}
 """Canonical loss name -> kernel code."""
+
+
+@register_jitable(**HELPER_OPTIONS)
+def _softplus_tail(z):
+    """``log1p(exp(-|z|))`` in float64, branch-free so that the loss loop vectorizes.
+
+    ``e = exp(-|z|)`` in (0, 1] (:func:`~fastnn.kernels.activations.exp_nonpositive`),
+    then ``log1p(e) = 2 atanh(s) = 2 s sum_k s^(2k) / (2k + 1)`` with
+    ``s = e / (2 + e)`` in [0, 1/3]: 16 terms leave a truncation below 2e-17 relative.
+    Two libm calls per element cost about 10 ns; this is a few flops (the bce loss of a
+    10 x 32 batch: 3.1 -> 0.4 us). Measured against NumPy over |z| up to 800: at most
+    3 ulp where the result is a normal number, 1 subnormal ulp below. NaN stays NaN.
+    """
+    e = exp_nonpositive(-abs(z))
+    s = e / (2.0 + e)
+    t = s * s
+    q = 1.0 / 31.0
+    q = q * t + 1.0 / 29.0
+    q = q * t + 1.0 / 27.0
+    q = q * t + 1.0 / 25.0
+    q = q * t + 1.0 / 23.0
+    q = q * t + 1.0 / 21.0
+    q = q * t + 1.0 / 19.0
+    q = q * t + 1.0 / 17.0
+    q = q * t + 1.0 / 15.0
+    q = q * t + 1.0 / 13.0
+    q = q * t + 1.0 / 11.0
+    q = q * t + 1.0 / 9.0
+    q = q * t + 1.0 / 7.0
+    q = q * t + 1.0 / 5.0
+    q = q * t + 1.0 / 3.0
+    q = q * t + 1.0
+    return 2.0 * s * q
 
 
 @kernel
@@ -43,11 +78,19 @@ def loss_value(Z, A, Y, loss):
     n, m = A.shape
     total = 0.0
     if loss == BCE:
+        # Two sums of non-negative terms (no cancellation between them): the one with
+        # the exponentials reads only Z (C-contiguous), so it vectorizes even when Y is
+        # a strided view (the epoch loop passes a transpose); max(z, 0) - z y stays
+        # per element, exact when the two cancel.
+        tails = 0.0
+        for i in range(n):
+            for j in range(m):
+                tails += _softplus_tail(np.float64(Z[i, j]))
         for i in range(n):
             for j in range(m):
                 z = np.float64(Z[i, j])
-                total += max(z, 0.0) - z * np.float64(Y[i, j]) + np.log1p(np.exp(-abs(z)))
-        return total / m
+                total += max(z, 0.0) - z * np.float64(Y[i, j])
+        return (total + tails) / m
     if loss == CCE:
         for j in range(m):
             top = np.float64(Z[0, j])

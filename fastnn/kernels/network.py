@@ -23,7 +23,7 @@ from ._jit import kernel
 from .activations import activation_backward
 from .dense import dense_backward, dense_forward
 from .losses import loss_gradient, loss_value
-from .optimizers import sgd_update
+from .optimizers import sgd_update_checked
 
 N_IN = 0
 N_OUT = 1
@@ -162,7 +162,14 @@ def train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, l
 
     ``grads`` is overwritten with this batch's gradient (not accumulated). Arguments
     are those of :func:`network_forward` and :func:`network_backward`.
+
+    Returns
+    -------
+    bool
+        True if the update was applied; False if it would have made a parameter NaN
+        or infinite, in which case ``params`` is unchanged (see
+        :func:`~fastnn.kernels.optimizers.sgd_update_checked`).
     """
     network_forward(params, layout, X, acts, z_out)
     network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, False)
-    sgd_update(params, grads, lr)
+    return sgd_update_checked(params, grads, lr)

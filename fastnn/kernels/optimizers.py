@@ -27,6 +27,46 @@ def sgd_update(params, grads, lr):
         params[i] -= step * grads[i]
 
 
+
+@kernel
+def sgd_update_checked(params, grads, lr):
+    """Plain gradient descent, in place, only if every new value is finite.
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,), float32 or float64
+        Updated in place when the update is finite; untouched otherwise.
+    grads : ndarray of shape (p,), same dtype
+        Read.
+    lr : float
+        Learning rate (cast to the buffers' dtype).
+
+    Returns
+    -------
+    bool
+        True if the update was applied; False if some ``params[i] - lr * grads[i]`` is
+        NaN or infinite (an overflow), in which case ``params`` is unchanged.
+
+    Notes
+    -----
+    Two passes over the buffers, no copy: the first only reads, computing every new
+    value and summing ``new * 0`` (0 for a finite value, NaN otherwise; no ``nnan`` in
+    the fast-math set, so it is not folded away), the second writes the same
+    expression, so what was checked is what is stored. Same result as
+    :func:`sgd_update` when it returns True.
+    """
+    step = params.dtype.type(lr)
+    zero = params.dtype.type(0)
+    acc = zero
+    for i in range(params.size):
+        acc += (params[i] - step * grads[i]) * zero
+    if acc != zero:
+        return False
+    for i in range(params.size):
+        params[i] = params[i] - step * grads[i]
+    return True
+
+
 SGD = 0
 ADAM = 1
 
