@@ -303,15 +303,17 @@ class Network:
         ndarray of shape (n_L, m), the network's dtype
             ``A[L]``, a new array.
         """
-        X = self._check_X(X)
-        m = X.shape[1]
+        checked = self._check_X(X)
+        m = checked.shape[1]
         self._train_ws = ws = self._workspace(self._train_ws, m)
-        knet.network_forward(self._params, self._layout, X, ws.acts, ws.z_out)
+        knet.network_forward(self._params, self._layout, checked, ws.acts, ws.z_out)
         out = ws.output(self._sizes[1:], m)
         if not all_finite(out.reshape(-1)):
             self._X = None
-            raise self._overflow("outputs", X)
-        self._X = X
+            raise self._overflow("outputs", checked)
+        # backward() reads X again: keep a private copy, so that a caller who changes
+        # their array in between cannot make the gradient silently disagree with it.
+        self._X = checked.copy() if checked is X else checked
         return out.copy()
 
     def backward(self, Y):

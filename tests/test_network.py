@@ -416,3 +416,17 @@ def test_copied_network_keeps_layers_bound_to_its_buffers(how):
         assert not np.shares_memory(a.W, b.W)
     twin.layers[0].W[0, 0] += 1.0                  # writing a layer changes the twin only
     assert not np.array_equal(twin.predict(X), net.predict(X))
+
+
+def test_changing_X_between_forward_and_backward_does_not_change_the_gradient():
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((3, 5)), rng.uniform(0, 1, (2, 5))
+    nets = [fastnn.Network([3, 4, 2], dtype=np.float64, seed=8) for _ in range(2)]
+    mine = X.copy()
+    nets[0].forward(mine)
+    mine[...] = 0.0                              # the caller reuses their buffer
+    nets[0].backward(Y)
+    nets[1].forward(X)
+    nets[1].backward(Y)
+    for a, b in zip(*(net.layers for net in nets)):
+        np.testing.assert_array_equal(a.dW, b.dW)
