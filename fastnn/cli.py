@@ -4,6 +4,7 @@ Run ``fastnn train --help`` (or ``python -m fastnn train --help``) for the optio
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -139,6 +140,9 @@ def train(args):
         print(f"digits: {X_train.shape[1]} training and {X_test.shape[1]} test samples, "
               f"{X.shape[0]} features, 10 classes")
         print(f"{net}, {optimizer}, {args.epochs} epochs of batches of {args.batch_size}", flush=True)
+        if not _kernels_cached():
+            print("compiling fastnn's kernels: the first run takes 10-30 s, later runs load them "
+                  "from the cache", flush=True)
     history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=optimizer, seed=args.seed, validation_data=(X_test, y_test),
                       verbose=0 if args.quiet else 1)
@@ -155,6 +159,16 @@ def train(args):
         _plot(history, args.plot)
         print(f"wrote the loss curves to {args.plot}")
     return 0
+
+
+def _kernels_cached():
+    """Whether the epoch kernel is in Numba's on-disk cache (a guess; True if unknown)."""
+    from .kernels import training as ktrain
+
+    try:
+        return os.path.exists(ktrain.train_epoch._cache._cache_file._index_path)
+    except AttributeError:  # Numba's internals moved: say nothing rather than guess wrong
+        return True
 
 
 def main(argv=None):

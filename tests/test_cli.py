@@ -94,3 +94,16 @@ def test_bad_momentum_and_divergence_are_reported(capsys):
     assert cli.main(["train", "--loss", "mse", "--activation", "identity", "--lr", "1e6",
                      "--epochs", "2", "--quiet"]) == 1
     assert "diverged at epoch 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_first_run_says_it_is_compiling(cached, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_kernels_cached", lambda: cached)
+    assert cli.main(["train", "--hidden", "8", "--epochs", "1"]) == 0
+    said = "compiling fastnn's kernels" in capsys.readouterr().out
+    assert said is not cached
+
+
+def test_kernels_cached_sees_the_cache():
+    fastnn.Network([2, 2, 1]).fit(*fastnn.datasets.make_xor(), epochs=1, verbose=0)
+    assert cli._kernels_cached()
