@@ -27,7 +27,7 @@ import numpy as np
 
 from ._jit import kernel
 from .network import network_backward, network_loss
-from .optimizers import optimizer_update
+from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
 from .regularization import scale_add_l2
 
 OK = 0
@@ -259,6 +259,12 @@ def _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, 
     correct = 0
     group_samples = 0
     penalized = alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0
+    # Plain SGD with an unscaled gradient (one micro-batch per update) skips the generic
+    # update's weight-decay term, state and float64 sum: bitwise the same parameters
+    # (see sgd_plain_update; a scale != 1 could be reassociated into lr, so it keeps
+    # the generic path).
+    plain_sgd = opt_code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
+    lr = hyper[LR]
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
@@ -293,7 +299,10 @@ def _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, 
         loss_sum += batch_loss * m
         if (k + 1) % accumulate == 0 or k == n_batches - 1:
             step += 1
-            check = optimizer_update(params, grads, opt_code, hyper, state, step, m / group_samples)
+            if plain_sgd and m == group_samples:
+                check = sgd_plain_update(params, grads, lr, m / group_samples)
+            else:
+                check = optimizer_update(params, grads, opt_code, hyper, state, step, m / group_samples)
             if not np.isfinite(check):
                 return loss_sum, correct, PARAMS_NOT_FINITE, k, step
     return loss_sum, correct, OK, stop, step
