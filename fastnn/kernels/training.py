@@ -182,6 +182,53 @@ def train_epoch(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, los
 
 
 @kernel
+def train_epochs(params, grads, layout, Xs, Ys, perms, batch_size, accumulate, loss, opt_code,
+                 hyper, state, step, work, sums, counts):
+    """Train several whole epochs in one call: epoch e is :func:`train_epoch` over ``perms[e]``.
+
+    For small data sets an epoch takes microseconds and the Python work around each
+    call (backups, thread policy, the call itself) becomes a sizeable share of it;
+    :func:`fastnn.training.fit` hands a run of epochs to this kernel when nothing needs
+    Python between them (no validation, callbacks, early stopping or progress output).
+
+    Parameters
+    ----------
+    params, grads, layout, Xs, Ys, batch_size, accumulate, loss, opt_code, hyper, state, step, work
+        As in :func:`train_epoch`.
+    perms : int64 ndarray of shape (E, N), C-contiguous
+        Read: the order of the samples in each of the E epochs.
+    sums : float64 ndarray of shape (>= E,)
+        Overwritten: ``sums[e]`` is epoch e's ``loss_sum`` (for the epochs run).
+    counts : int64 ndarray of shape (>= E,)
+        Overwritten: ``counts[e]`` is epoch e's ``correct``.
+
+    Returns
+    -------
+    status : int
+        ``OK``, or the status of the first failing epoch (see :func:`train_epoch`).
+    epochs : int
+        Epochs fully trained (E when ``OK``; else the 0-based index of the failing one).
+    batch : int
+        On failure, the failing micro-batch of that epoch (0 when ``OK``).
+    step : int
+        Updates done after this call.
+
+    Notes
+    -----
+    Bitwise the same as calling :func:`train_epoch` once per row of ``perms``.
+    """
+    for e in range(perms.shape[0]):
+        loss_sum, correct, status, batch, step = _train_batches(
+            params, grads, layout, Xs, Ys, perms[e], batch_size, accumulate, loss, opt_code, hyper,
+            state, step, work, -1, 0.0, 1.0, 1.0)
+        sums[e] = loss_sum
+        counts[e] = correct
+        if status != OK:
+            return status, e, batch, step
+    return OK, perms.shape[0], 0, step
+
+
+@kernel
 def train_epoch_l2(params, grads, layout, Xs, Ys, perm, batch_size, loss, opt_code, hyper,
                    state, step, work, stop, alpha, grad_scale, loss_scale):
     """Train one epoch as :func:`train_epoch` (one update per batch), with scikit-learn's
