@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from . import threads as _threads
-from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed
+from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
 from .kernels import network as knet
 from .kernels import training as ktrain
 from .network import PREDICT_CHUNK
@@ -118,6 +118,12 @@ def _sample_major(net, X):
             return as_matrix(X.T, "X", net.dtype)
         except ValueError:
             pass  # raised again below, with the message in the seed layout's terms
+    if is_ready(X, net.dtype, net.n_inputs):
+        # The usual case: check and copy in one pass (any failure: the full check below).
+        Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
+        if ktrain.transpose_finite(X, Xs):
+            return Xs
+        del Xs
     X = net._check_X(X)
     Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
     ktrain.transpose_into(X, Xs)

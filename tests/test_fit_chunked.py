@@ -148,3 +148,23 @@ def test_train_epochs_is_train_epoch_per_row():
     assert steps == step
     np.testing.assert_array_equal(net._params, ref._params)
     np.testing.assert_array_equal(opts[0]._state, opts[1]._state)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5), (8, 8), (9, 17), (20, 33)])
+def test_transpose_finite(dtype, shape):
+    src = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    dst = np.empty(shape[::-1], dtype=dtype)
+    assert ktrain.transpose_finite(src, dst)
+    np.testing.assert_array_equal(dst, src.T)
+    for bad in (np.nan, np.inf, -np.inf):
+        src2 = src.copy()
+        src2[shape[0] - 1, shape[1] // 2] = bad
+        assert not ktrain.transpose_finite(src2, dst)
+
+
+def test_fit_still_names_a_non_finite_input():
+    X, Y = data(np.float32)
+    X[2, 5] = np.nan
+    with pytest.raises(ValueError, match="X"):
+        fastnn.Network([5, 7, 3], seed=1).fit(X, Y, epochs=1, verbose=0)

@@ -381,3 +381,43 @@ def transpose_into(src, dst):
             for i in range(i0, i1):
                 for j in range(j0, j1):
                     dst[j, i] = src[i, j]
+
+
+@kernel
+def transpose_finite(src, dst):
+    """:func:`transpose_into` and an all-finite check of ``src`` in one pass.
+
+    Parameters
+    ----------
+    src : ndarray of shape (n, N)
+        Read.
+    dst : ndarray of shape (N, n), C-contiguous
+        Overwritten with ``src.T`` (whatever the result).
+
+    Returns
+    -------
+    bool
+        True if no element of ``src`` is NaN or infinite (as
+        :func:`~fastnn.kernels.checks.all_finite`: ``x * 0`` is NaN for NaN and +-inf).
+
+    Notes
+    -----
+    Saves :func:`fit` a separate read of the inputs for the check: measured 5-10% less
+    time than ``all_finite`` + :func:`transpose_into` on (784, 1024) and (784, 4096)
+    float32 and float64 (the 8 x 8 tiles of :func:`transpose_into`; 16 x 16 was 1.5-2x
+    slower at N = 4096).
+    """
+    n, N = src.shape
+    zero = src.dtype.type(0)
+    acc = zero
+    tile = 8
+    for i0 in range(0, n, tile):
+        i1 = min(i0 + tile, n)
+        for j0 in range(0, N, tile):
+            j1 = min(j0 + tile, N)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    x = src[i, j]
+                    dst[j, i] = x
+                    acc += x * zero
+    return acc == zero
