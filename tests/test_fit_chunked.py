@@ -168,3 +168,34 @@ def test_fit_still_names_a_non_finite_input():
     X[2, 5] = np.nan
     with pytest.raises(ValueError, match="X"):
         fastnn.Network([5, 7, 3], seed=1).fit(X, Y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_ctrl_c_during_a_run_of_epochs_leaves_whole_epochs(optimizer):
+    """As tests/test_reliability_interrupt.py, on the chunked path (small data, no
+    callbacks): the state is that of a whole number of epochs, bitwise."""
+    import signal
+
+    X, y = fastnn.datasets.make_moons(256, noise=0.2, seed=1)
+    batches = 256 // 16
+    for delay in (0.05, 0.17):
+        net = fastnn.Network([2, 16, 1], dtype=np.float64, seed=3)
+        opt = OPTIMIZERS[optimizer]()
+        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            with pytest.raises(KeyboardInterrupt):
+                net.fit(X, y, epochs=10_000_000, batch_size=16, optimizer=opt, seed=9, verbose=0)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGINT, old)
+        assert opt.steps % batches == 0, (opt.steps, batches)
+        k = opt.steps // batches
+        ref_net = fastnn.Network([2, 16, 1], dtype=np.float64, seed=3)
+        ref_opt = OPTIMIZERS[optimizer]()
+        if k:
+            ref_net.fit(X, y, epochs=k, batch_size=16, optimizer=ref_opt, seed=9, verbose=0,
+                        callbacks=noop)
+        assert np.array_equal(net._params, ref_net._params)
+        assert np.array_equal(opt._state, ref_opt._state) if k else True
