@@ -3,7 +3,10 @@
 Each epoch is ONE call of :func:`fastnn.kernels.training.train_epoch` (gather, forward,
 loss, backward and update for every mini-batch), over buffers allocated once per
 ``fit``; between epochs Python only shuffles the sample order, evaluates the
-validation data, calls the callbacks and updates the progress bar.
+validation data, calls the callbacks and updates the progress bar. When there is none of
+that to do (no validation data, callbacks, early stopping or output) and the data set
+is small, runs of epochs go to :func:`fastnn.kernels.training.train_epochs` in one call
+(bitwise the same training; see :data:`CHUNK_SAMPLES`).
 """
 
 import math
@@ -12,7 +15,7 @@ import numbers
 import numpy as np
 
 from . import threads as _threads
-from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed
+from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
 from .kernels import network as knet
 from .kernels import training as ktrain
 from .network import PREDICT_CHUNK
@@ -115,6 +118,12 @@ def _sample_major(net, X):
             return as_matrix(X.T, "X", net.dtype)
         except ValueError:
             pass  # raised again below, with the message in the seed layout's terms
+    if is_ready(X, net.dtype, net.n_inputs):
+        # The usual case: check and copy in one pass (any failure: the full check below).
+        Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
+        if ktrain.transpose_finite(X, Xs):
+            return Xs
+        del Xs
     X = net._check_X(X)
     Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
     ktrain.transpose_into(X, Xs)
@@ -181,6 +190,89 @@ def _check_nonnegative_int(value, name):
 
 def _format(metrics):
     return "  ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+
+
+def _diverged(epoch, batch, what, optimizer, history):
+    return DivergenceError(
+        f"training diverged at epoch {epoch}, batch {batch}: the {what} became "
+        f"NaN or infinite; the network keeps the last finite weights. Lower the "
+        f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
+        epoch, batch, history)
+
+
+CHUNK_SAMPLES = 4096
+"""With nothing to run in Python between epochs, :func:`fit` trains up to
+``CHUNK_SAMPLES // N`` epochs of N samples in one kernel call (when that is at least 2):
+the Python work around an epoch call (about 3 us) is then paid once per run of epochs,
+which matters when an epoch takes only a few microseconds."""
+
+
+def _fit_chunked(net, optimizer, Xs, Ys, perm, rng, shuffle, batch_size, accumulate, epochs,
+                 chunk, work, blas_work, params_backup, state_backup, history):
+    """The epoch loop of :func:`fit` without validation, callbacks, early stopping or
+    progress output: runs of up to ``chunk`` epochs per call of
+    :func:`~fastnn.kernels.training.train_epochs`, bitwise the same training, history,
+    divergence handling (epoch and batch of the failure, last finite weights) and
+    Ctrl-C rollback (to the start of the run: a whole number of epochs) as one call per
+    epoch."""
+    N = perm.size
+    chunk = min(chunk, epochs)
+    perms = np.empty((chunk, N), dtype=np.int64)
+    sums = np.empty(chunk, dtype=np.float64)
+    counts = np.empty(chunk, dtype=np.int64)
+    done = 0
+    while done < epochs:
+        count = min(chunk, epochs - done)
+        for i in range(count):
+            if shuffle:
+                rng.shuffle(perm)
+            perms[i] = perm
+        backed_up = False
+        try:
+            np.copyto(params_backup, net._params)
+            np.copyto(state_backup, optimizer._state)
+            steps_before = optimizer.steps
+            backed_up = True
+            with _threads.training_threads(blas_work):
+                status, trained, batch, steps = ktrain.train_epochs(
+                    net._params, net._grads, net._layout, Xs, Ys, perms[:count], batch_size,
+                    accumulate, net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                    steps_before, work, sums, counts)
+            net._grads_zero = False
+            net._X = None
+            for i in range(trained):
+                history._append(done + i + 1, {"loss": float(sums[i]) / N, "accuracy": int(counts[i]) / N})
+            if status != ktrain.OK:
+                what = "loss"
+                if status == ktrain.PARAMS_NOT_FINITE:
+                    # Replay from the start of the run: its whole epochs, then the failing
+                    # epoch up to the group before the failing update (deterministic, so
+                    # bitwise the last finite weights).
+                    what = "parameters after the update"
+                    np.copyto(net._params, params_backup)
+                    np.copyto(optimizer._state, state_backup)
+                    group_start = (batch // accumulate) * accumulate
+                    with _threads.training_threads(blas_work):
+                        _, _, _, steps = ktrain.train_epochs(
+                            net._params, net._grads, net._layout, Xs, Ys, perms[:trained], batch_size,
+                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                            optimizer._state, steps_before, work, sums, counts)
+                        _, _, _, _, steps = ktrain.train_epoch(
+                            net._params, net._grads, net._layout, Xs, Ys, perms[trained], batch_size,
+                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                            optimizer._state, steps, work, group_start)
+                optimizer._steps[0] = steps
+                raise _diverged(done + trained + 1, batch + 1, what, optimizer, history)
+            optimizer._steps[0] = steps
+        except KeyboardInterrupt:
+            # As in fit: roll back to the start of the run (the last completed epoch).
+            if backed_up:
+                np.copyto(net._params, params_backup)
+                np.copyto(optimizer._state, state_backup)
+                optimizer._steps[0] = steps_before
+            net._X = None
+            raise
+        done += count
 
 
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
@@ -302,6 +394,13 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     monitor = "val_loss" if val is not None else "loss"
     best, best_epoch, waited = math.inf, None, 0
 
+    chunk = CHUNK_SAMPLES // N if (val is None and not callbacks and patience is None
+                                   and verbose == 0) else 0
+    if chunk >= 2 and epochs:
+        _fit_chunked(net, optimizer, Xs, Ys, perm, rng, shuffle, batch_size, accumulate, epochs,
+                     chunk, work, blas_work, params_backup, state_backup, history)
+        return history
+
     bar = None
     if verbose == 1:
         # Compile (or load from the cache) before the bar starts, so that its rate and
@@ -346,11 +445,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
                                 accumulate, net._loss_code, optimizer.code, optimizer._hyper,
                                 optimizer._state, steps_before, work, group_start)
                     optimizer._steps[0] = steps
-                    raise DivergenceError(
-                        f"training diverged at epoch {epoch}, batch {batch + 1}: the {what} became "
-                        f"NaN or infinite; the network keeps the last finite weights. Lower the "
-                        f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
-                        epoch, batch + 1, history)
+                    raise _diverged(epoch, batch + 1, what, optimizer, history)
                 optimizer._steps[0] = steps
             except KeyboardInterrupt:
                 # Ctrl-C: Python raises it only after the epoch's kernel call returns, so the

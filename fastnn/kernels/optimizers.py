@@ -239,3 +239,45 @@ def optimizer_update(params, grads, code, hyper, state, step, grad_scale):
     if code == ADAM:
         return adam_update(params, grads, hyper, state, step, grad_scale)
     return sgd_momentum_update(params, grads, hyper, state, grad_scale)
+
+
+@kernel
+def sgd_plain_update(params, grads, lr, grad_scale):
+    """Plain SGD (no momentum, no weight decay), in place: the epoch loop's fast path.
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,), float32 or float64
+        Updated in place.
+    grads : ndarray of shape (p,), same dtype
+        Read.
+    lr : float
+        Learning rate (cast to the buffers' dtype).
+    grad_scale : float
+        Every gradient is multiplied by it first.
+
+    Returns
+    -------
+    float
+        0.0 when every new parameter is finite, NaN otherwise (the contract of
+        :func:`optimizer_update`: non-finite iff a parameter is).
+
+    Notes
+    -----
+    ``params <- params - lr * (grad_scale * grads)``: bitwise what
+    :func:`sgd_momentum_update` stores with ``momentum = weight_decay = 0`` for finite
+    parameters (its ``+ 0 * params`` term adds a zero), without reading ``hyper`` or
+    a state buffer. The finiteness check sums ``p * 0`` in the buffers' dtype (0 for a
+    finite ``p``, NaN otherwise; no ``nnan`` in the fast-math set), which vectorizes
+    without a conversion and, unlike a sum of the parameters, cannot overflow.
+    """
+    t = params.dtype.type
+    step = t(lr)
+    scale = t(grad_scale)
+    zero = t(0)
+    acc = zero
+    for i in range(params.size):
+        p = params[i] - step * (grads[i] * scale)
+        params[i] = p
+        acc += p * zero
+    return np.float64(acc)
