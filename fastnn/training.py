@@ -207,72 +207,59 @@ the Python work around an epoch call (about 3 us) is then paid once per run of e
 which matters when an epoch takes only a few microseconds."""
 
 
-def _fit_chunked(net, optimizer, Xs, Ys, perm, rng, shuffle, batch_size, accumulate, epochs,
-                 chunk, work, blas_work, params_backup, state_backup, history):
-    """The epoch loop of :func:`fit` without validation, callbacks, early stopping or
-    progress output: runs of up to ``chunk`` epochs per call of
-    :func:`~fastnn.kernels.training.train_epochs`, bitwise the same training, history,
-    divergence handling (epoch and batch of the failure, last finite weights) and
-    Ctrl-C rollback (to the start of the run: a whole number of epochs) as one call per
-    epoch."""
-    N = perm.size
-    chunk = min(chunk, epochs)
-    perms = np.empty((chunk, N), dtype=np.int64)
-    sums = np.empty(chunk, dtype=np.float64)
-    counts = np.empty(chunk, dtype=np.int64)
-    done = 0
-    while done < epochs:
-        count = min(chunk, epochs - done)
-        for i in range(count):
-            if shuffle:
-                rng.shuffle(perm)
-            perms[i] = perm
-        backed_up = False
-        try:
-            np.copyto(params_backup, net._params)
-            np.copyto(state_backup, optimizer._state)
-            steps_before = optimizer.steps
-            backed_up = True
-            with _threads.training_threads(blas_work):
-                status, trained, batch, steps = ktrain.train_epochs(
-                    net._params, net._grads, net._layout, Xs, Ys, perms[:count], batch_size,
-                    accumulate, net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                    steps_before, work, sums, counts)
-            net._grads_zero = False
-            net._X = None
+def _train_run(net, optimizer, Xs, Ys, perms, batch_size, accumulate, work, blas_work,
+               backups, sums, counts, first_epoch, history):
+    """Train one epoch per row of ``perms`` in one kernel call
+    (:func:`~fastnn.kernels.training.train_epochs`); ``sums``/``counts`` receive each
+    epoch's loss sum and correct count.
+
+    On divergence, the completed epochs go into ``history``, the weights become the last
+    finite ones (the run is replayed from its start up to the group of batches before
+    the failing update: the loop is deterministic, so bitwise) and DivergenceError names
+    the epoch and batch. On Ctrl-C (which Python raises only after the kernel returns),
+    network and optimizer roll back to the start of the run: whole epochs, bitwise.
+    """
+    params_backup, state_backup = backups
+    N = Xs.shape[0]
+    backed_up = False
+    try:
+        np.copyto(params_backup, net._params)
+        np.copyto(state_backup, optimizer._state)
+        steps_before = optimizer.steps
+        backed_up = True
+        args = (net._params, net._grads, net._layout, Xs, Ys)
+        opt = (net._loss_code, optimizer.code, optimizer._hyper, optimizer._state)
+        with _threads.training_threads(blas_work):
+            status, trained, batch, steps = ktrain.train_epochs(
+                *args, perms, batch_size, accumulate, *opt, steps_before, work, sums, counts)
+        net._grads_zero = False
+        net._X = None
+        if status != ktrain.OK:
             for i in range(trained):
-                history._append(done + i + 1, {"loss": float(sums[i]) / N, "accuracy": int(counts[i]) / N})
-            if status != ktrain.OK:
-                what = "loss"
-                if status == ktrain.PARAMS_NOT_FINITE:
-                    # Replay from the start of the run: its whole epochs, then the failing
-                    # epoch up to the group before the failing update (deterministic, so
-                    # bitwise the last finite weights).
-                    what = "parameters after the update"
-                    np.copyto(net._params, params_backup)
-                    np.copyto(optimizer._state, state_backup)
-                    group_start = (batch // accumulate) * accumulate
-                    with _threads.training_threads(blas_work):
-                        _, _, _, steps = ktrain.train_epochs(
-                            net._params, net._grads, net._layout, Xs, Ys, perms[:trained], batch_size,
-                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                            optimizer._state, steps_before, work, sums, counts)
-                        _, _, _, _, steps = ktrain.train_epoch(
-                            net._params, net._grads, net._layout, Xs, Ys, perms[trained], batch_size,
-                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                            optimizer._state, steps, work, group_start)
-                optimizer._steps[0] = steps
-                raise _diverged(done + trained + 1, batch + 1, what, optimizer, history)
-            optimizer._steps[0] = steps
-        except KeyboardInterrupt:
-            # As in fit: roll back to the start of the run (the last completed epoch).
-            if backed_up:
+                history._append(first_epoch + i, {"loss": float(sums[i]) / N,
+                                                  "accuracy": int(counts[i]) / N})
+            what = "loss"
+            if status == ktrain.PARAMS_NOT_FINITE:
+                what = "parameters after the update"
                 np.copyto(net._params, params_backup)
                 np.copyto(optimizer._state, state_backup)
-                optimizer._steps[0] = steps_before
-            net._X = None
-            raise
-        done += count
+                group_start = (batch // accumulate) * accumulate
+                with _threads.training_threads(blas_work):
+                    _, _, _, steps = ktrain.train_epochs(
+                        *args, perms[:trained], batch_size, accumulate, *opt, steps_before, work,
+                        sums, counts)
+                    _, _, _, _, steps = ktrain.train_epoch(
+                        *args, perms[trained], batch_size, accumulate, *opt, steps, work, group_start)
+            optimizer._steps[0] = steps
+            raise _diverged(first_epoch + trained, batch + 1, what, optimizer, history)
+        optimizer._steps[0] = steps
+    except KeyboardInterrupt:
+        if backed_up:
+            np.copyto(net._params, params_backup)
+            np.copyto(optimizer._state, state_backup)
+            optimizer._steps[0] = steps_before
+        net._X = None
+        raise
 
 
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
@@ -396,18 +383,35 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     chunk = CHUNK_SAMPLES // N if (val is None and not callbacks and patience is None
                                    and verbose == 0) else 0
-    if chunk >= 2 and epochs:
-        _fit_chunked(net, optimizer, Xs, Ys, perm, rng, shuffle, batch_size, accumulate, epochs,
-                     chunk, work, blas_work, params_backup, state_backup, history)
+    run = max(1, min(chunk, epochs))  # epochs per kernel call
+    # One epoch per call: a view of perm, no second order array of N indices.
+    perms = perm[np.newaxis] if run == 1 else np.empty((run, N), dtype=np.int64)
+    sums = np.empty(run, dtype=np.float64)
+    counts = np.empty(run, dtype=np.int64)
+    backups = (params_backup, state_backup)
+    if chunk >= 2:
+        done = 0
+        while done < epochs:
+            count = min(run, epochs - done)
+            for i in range(count):
+                if shuffle:
+                    rng.shuffle(perm)
+                perms[i] = perm
+            _train_run(net, optimizer, Xs, Ys, perms[:count], batch_size, accumulate, work,
+                       blas_work, backups, sums, counts, done + 1, history)
+            for i in range(count):
+                history._append(done + i + 1, {"loss": float(sums[i]) / N,
+                                               "accuracy": int(counts[i]) / N})
+            done += count
         return history
 
     bar = None
     if verbose == 1:
         # Compile (or load from the cache) before the bar starts, so that its rate and
-        # time estimate measure training: stop=0 trains nothing.
-        ktrain.train_epoch(net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
-                           accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                           optimizer._state, optimizer.steps, work, 0)
+        # time estimate measure training: a run of zero epochs trains nothing.
+        ktrain.train_epochs(net._params, net._grads, net._layout, Xs, Ys, perms[:0], batch_size,
+                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
+                            optimizer._state, optimizer.steps, work, sums, counts)
         if val is not None:
             _evaluate_checked(net, np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
         from tqdm.auto import tqdm
@@ -416,47 +420,10 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     try:
         for epoch in range(1, epochs + 1):
             if shuffle:
-                rng.shuffle(perm)
-            backed_up = False
-            try:
-                np.copyto(params_backup, net._params)
-                np.copyto(state_backup, optimizer._state)
-                steps_before = optimizer.steps
-                backed_up = True
-                with _threads.training_threads(blas_work):
-                    loss_sum, correct, status, batch, steps = ktrain.train_epoch(
-                        net._params, net._grads, net._layout, Xs, Ys, perm, batch_size, accumulate,
-                        net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                        steps_before, work, -1)
-                net._grads_zero = False
-                net._X = None
-                if status != ktrain.OK:
-                    what = "loss"
-                    if status == ktrain.PARAMS_NOT_FINITE:
-                        # Replay the epoch up to the group before the failing update: the loop
-                        # is deterministic, so this restores bitwise the last finite weights.
-                        what = "parameters after the update"
-                        np.copyto(net._params, params_backup)
-                        np.copyto(optimizer._state, state_backup)
-                        group_start = (batch // accumulate) * accumulate
-                        with _threads.training_threads(blas_work):
-                            _, _, _, _, steps = ktrain.train_epoch(
-                                net._params, net._grads, net._layout, Xs, Ys, perm, batch_size,
-                                accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                                optimizer._state, steps_before, work, group_start)
-                    optimizer._steps[0] = steps
-                    raise _diverged(epoch, batch + 1, what, optimizer, history)
-                optimizer._steps[0] = steps
-            except KeyboardInterrupt:
-                # Ctrl-C: Python raises it only after the epoch's kernel call returns, so the
-                # update may be done while the bookkeeping is not. Roll back to the start of
-                # the epoch: the network and optimizer hold the last completed epoch, bitwise.
-                if backed_up:
-                    np.copyto(net._params, params_backup)
-                    np.copyto(optimizer._state, state_backup)
-                    optimizer._steps[0] = steps_before
-                net._X = None
-                raise
+                rng.shuffle(perm)  # perms[0] is a view of perm
+            _train_run(net, optimizer, Xs, Ys, perms[:1], batch_size, accumulate, work, blas_work,
+                       backups, sums, counts, epoch, history)
+            loss_sum, correct = float(sums[0]), int(counts[0])
             metrics = {"loss": loss_sum / N, "accuracy": correct / N}
             if val is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(

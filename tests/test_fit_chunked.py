@@ -69,6 +69,8 @@ def test_chunks_split_long_fits(monkeypatch):
     X, Y = data(np.float64)
     ref = fastnn.Network([5, 7, 3], dtype=np.float64, seed=1)
     ref.fit(X, Y, epochs=8, batch_size=4, verbose=0, callbacks=noop)
+    assert calls == [1] * 8  # with a callback: one epoch per call
+    calls.clear()
     net = fastnn.Network([5, 7, 3], dtype=np.float64, seed=1)
     history = net.fit(X, Y, epochs=8, batch_size=4, verbose=0)
     assert calls == [3, 3, 2] and history.epoch == list(range(1, 9))
@@ -76,9 +78,17 @@ def test_chunks_split_long_fits(monkeypatch):
 
 
 def test_large_data_keeps_one_call_per_epoch(monkeypatch):
-    monkeypatch.setattr(ktrain, "train_epochs", None)  # would fail if called
+    calls = []
+    real = ktrain.train_epochs
+
+    def record(*args):
+        calls.append(args[5].shape[0])
+        return real(*args)
+
+    monkeypatch.setattr(ktrain, "train_epochs", record)
     X, Y = data(np.float32, n=training.CHUNK_SAMPLES // 2 + 1)
     fastnn.Network([5, 4, 3], seed=0).fit(X, Y, epochs=2, batch_size=256, verbose=0)
+    assert calls == [1, 1]
 
 
 @pytest.mark.parametrize("lr, accumulate", [(1e3, 1), (1e4, 2), (1e6, 1), (1e10, 2)])
