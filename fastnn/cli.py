@@ -162,11 +162,11 @@ def train(args):
 
 
 def _kernels_cached():
-    """Whether the epoch kernel is in Numba's on-disk cache (a guess; True if unknown)."""
+    """Whether fit's kernel (train_epochs) is in Numba's on-disk cache (True if unknown)."""
     from .kernels import training as ktrain
 
     try:
-        return os.path.exists(ktrain.train_epoch._cache._cache_file._index_path)
+        return os.path.exists(ktrain.train_epochs._cache._cache_file._index_path)
     except AttributeError:  # Numba's internals moved: say nothing rather than guess wrong
         return True
 
