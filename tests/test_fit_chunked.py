@@ -55,8 +55,9 @@ def test_chunked_fit_is_bitwise_the_per_epoch_fit(dtype, opt, accumulate, shuffl
     assert all(type(v) is float for values in h0.values() for v in values)
 
 
-def test_chunks_split_long_fits(monkeypatch):
-    """Runs of at most CHUNK_SAMPLES // N epochs, the last one shorter."""
+@pytest.fixture
+def epochs_per_call(monkeypatch):
+    """The number of epochs in each train_epochs call, recorded as fit makes them."""
     calls = []
     real = ktrain.train_epochs
 
@@ -65,6 +66,12 @@ def test_chunks_split_long_fits(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(ktrain, "train_epochs", record)
+    return calls
+
+
+def test_chunks_split_long_fits(monkeypatch, epochs_per_call):
+    """Runs of at most CHUNK_SAMPLES // N epochs, the last one shorter."""
+    calls = epochs_per_call
     monkeypatch.setattr(training, "CHUNK_SAMPLES", 37 * 3)
     X, Y = data(np.float64)
     ref = fastnn.Network([5, 7, 3], dtype=np.float64, seed=1)
@@ -77,15 +84,8 @@ def test_chunks_split_long_fits(monkeypatch):
     np.testing.assert_array_equal(net._params, ref._params)
 
 
-def test_large_data_keeps_one_call_per_epoch(monkeypatch):
-    calls = []
-    real = ktrain.train_epochs
-
-    def record(*args):
-        calls.append(args[5].shape[0])
-        return real(*args)
-
-    monkeypatch.setattr(ktrain, "train_epochs", record)
+def test_large_data_keeps_one_call_per_epoch(epochs_per_call):
+    calls = epochs_per_call
     X, Y = data(np.float32, n=training.CHUNK_SAMPLES // 2 + 1)
     fastnn.Network([5, 4, 3], seed=0).fit(X, Y, epochs=2, batch_size=256, verbose=0)
     assert calls == [1, 1]
