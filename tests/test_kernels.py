@@ -184,6 +184,42 @@ def test_dense_backward_leaves_dA_prev_alone_when_not_needed(dtype):
     np.testing.assert_array_equal(dA_prev, sentinel)
 
 
+@pytest.mark.parametrize("fortran", [False, True])
+@pytest.mark.parametrize("side", ["loops", "blas"])
+def test_dense_kernels_on_both_sides_of_the_small_product_threshold(side, fortran, dtype):
+    """Products under dense.SMALL_PRODUCT multiply-adds run as loops, larger ones call
+    BLAS: both paths, forward and backward (accumulating or not), on C- and F-ordered
+    input, against the reference."""
+    n_out, n_in = 9, 8
+    m = dense.SMALL_PRODUCT // (n_out * n_in) + (1 if side == "blas" else -1)
+    assert (n_out * n_in * m < dense.SMALL_PRODUCT) == (side == "loops")
+    rng = rng_for("both paths", side, fortran)
+    W = rng.uniform(-1, 1, (n_out, n_in)).astype(dtype)
+    b = rng.uniform(-1, 1, (n_out, 1)).astype(dtype)
+    A_prev = rng.standard_normal((n_in, m)).astype(dtype)
+    if fortran:
+        A_prev = np.asfortranarray(A_prev)
+    Z, A = np.empty((n_out, m), dtype=dtype), np.empty((n_out, m), dtype=dtype)
+    dense.dense_forward(W, b, A_prev, Z, A, ACT["sigmoid"])
+    Z_ref, A_ref = ref.dense_forward(W, b, A_prev, "sigmoid")
+    tol = tolerances(dtype)
+    np.testing.assert_allclose(Z, Z_ref, **tol)
+    np.testing.assert_allclose(A, A_ref, **tol)
+    dZ = rng.standard_normal((n_out, m)).astype(dtype)
+    dW_ref, db_ref, dA_ref = ref.dense_backward(W, A_prev, dZ)
+    for accumulate in (False, True):
+        dW0 = rng.standard_normal((n_out, n_in)).astype(dtype)
+        db0 = rng.standard_normal((n_out, 1)).astype(dtype)
+        dW, db = dW0.copy(), db0.copy()
+        dA_prev = np.full((n_in, m), np.nan, dtype=dtype)
+        scratch = np.full(W.size, np.nan, dtype=dtype)
+        dense.dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, True)
+        start_W, start_b = (ref.f64(dW0), ref.f64(db0)) if accumulate else (0, 0)
+        np.testing.assert_allclose(dW, start_W + dW_ref, **tol)
+        np.testing.assert_allclose(db, start_b + db_ref, **tol)
+        np.testing.assert_allclose(dA_prev, dA_ref, **tol)
+
+
 # ----------------------------------------------------------------------- losses
 
 
