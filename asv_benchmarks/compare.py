@@ -17,10 +17,21 @@ just the step's matrix products with NumPy on preallocated buffers. Ratios are
 as a fraction of the products' alone.
 
 Threads: fastnn uses its default (:mod:`fastnn.threads`, one BLAS thread while
-training). Peers use their own defaults unless ``--peer-threads N`` is given.
+training) unless ``--threads N`` is given. Peers use their own defaults unless
+``--peer-threads N`` is given. The table gives medians; the mean is printed beside
+them, since a stalled two-thread region shows in the mean first.
+
+The header names the BLAS each library runs (threadpoolctl's view: library, version,
+kernel architecture, threads). Where ``OPENBLAS_CORETYPE`` is set (some machines set it
+for old OpenBLAS builds), every OpenBLAS in the process, fastnn's and NumPy's, runs the
+kernels it names; to compare against a current NumPy as its users run it, unset it and
+``OPENBLAS_L2_SIZE`` for that command alone::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m asv_benchmarks.compare
 """
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -87,6 +98,34 @@ def build(workload, dtype, peers):
     return impls, labels
 
 
+def blas_report():
+    """Lines naming each loaded BLAS: owner (numpy/scipy/torch/...), library, version,
+    kernel architecture, thread count; and the environment variables that steer it."""
+    from threadpoolctl import threadpool_info
+
+    lines = []
+    for info in threadpool_info():
+        if info.get("user_api") != "blas":
+            continue
+        path = info.get("filepath", "")
+        owner = next((name for name in ("numpy", "scipy", "torch", "sklearn") if f"{name}" in path), "?")
+        lines.append(f"  BLAS of {owner:6} {info.get('internal_api')} {info.get('version')} "
+                     f"kernels={info.get('architecture')} threads={info.get('num_threads')}")
+    if common.torch_available():
+        import torch
+
+        lines.append(f"  torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, "
+                     f"MKL={torch.backends.mkl.is_available()}")
+    steering = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                           "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
+    if steering:
+        lines.append("  environment: " + " ".join(f"{k}={v}" for k, v in steering.items()))
+    if "OPENBLAS_CORETYPE" in os.environ:
+        lines.append("  note: OPENBLAS_CORETYPE pins every OpenBLAS here to those kernels; to compare "
+                     "with NumPy as its users run it: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...")
+    return lines
+
+
 def _limit_peers(n):
     """Limit the peers to ``n`` threads for the whole run (fastnn sets its own around
     each of its calls and restores what it found)."""
@@ -110,6 +149,8 @@ def main(argv=None):
                         help="seconds per timed block of steps (default 0.02)")
     parser.add_argument("--peer-threads", type=int, default=None,
                         help="limit the peers' threads (default: their own defaults)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="fastnn's BLAS threads while training (default: fastnn's default)")
     args = parser.parse_args(argv)
 
     import scipy.linalg.cython_blas  # noqa: F401  (load every BLAS before limiting threads)
@@ -118,17 +159,27 @@ def main(argv=None):
 
     if args.peer_threads is not None:
         _limit_peers(args.peer_threads)
+    if args.threads is not None:
+        fastnn.set_num_threads(args.threads)
     print(f"fastnn {fastnn.__version__}, BLAS threads while training: {fastnn.get_num_threads()}; "
           f"peers' threads: {args.peer_threads or 'their defaults'}; "
           f"median of {args.rounds} interleaved rounds")
-    header = f"{'workload':8} {'dtype':7} {'impl':14} {'step':>11} {'samples/s':>12}  fastnn (train_step) is"
+    for peer in args.peers:  # load every peer's libraries before reporting their BLAS
+        if peer in common.PEERS and (peer != "torch" or common.torch_available()):
+            try:
+                common.PEERS[peer]("tiny", "float32")
+            except ImportError:
+                pass
+    print("\n".join(blas_report()))
+    header = (f"{'workload':8} {'dtype':7} {'impl':14} {'step':>11} {'mean':>11} {'samples/s':>12}"
+              "  fastnn (train_step) is")
     print(header)
     print("-" * len(header))
     for workload in args.workloads:
         m = common.WORKLOADS[workload][1]
         for dtype in args.dtypes:
             impls, _ = build(workload, dtype, args.peers)
-            medians, _ = measure(impls, args.rounds, args.block)
+            medians, samples = measure(impls, args.rounds, args.block)
             ours = medians["fastnn"]
             for name, t in medians.items():
                 if name == "fastnn":
@@ -143,7 +194,9 @@ def main(argv=None):
                 else:
                     note = (f"{t / ours:7.2f}x faster (kernel: {t / medians['fastnn-kernel']:.2f}x, "
                             f"fit: {t / medians['fastnn-fit']:.2f}x)")
-                print(f"{workload:8} {dtype:7} {name:14} {_fmt_time(t):>11} {m / t:12.0f}  {note}")
+                mean = statistics.mean(samples[name])
+                print(f"{workload:8} {dtype:7} {name:14} {_fmt_time(t):>11} {_fmt_time(mean):>11} "
+                      f"{m / t:12.0f}  {note}")
             print()
 
 

@@ -125,3 +125,19 @@ def test_blas_threads_limited_during_big_steps_and_restored():
                  if i["user_api"] == "blas"}
     assert seen and all(n == 1 for n in seen[0].values()), seen
     assert after == before
+
+
+def test_compare_script_prints_every_row_and_the_blas_it_ran(capsys):
+    """``python -m asv_benchmarks.compare`` (the peer comparison the README quotes):
+    a quick run prints the BLAS header and one row per implementation with a ratio."""
+    compare = pytest.importorskip("asv_benchmarks.compare")
+    compare.main(["-w", "tiny", "-d", "float64", "-p", "numpy", "gemm", "--rounds", "1",
+                  "--block", "0.001", "--threads", "1", "--peer-threads", "1"])
+    out = capsys.readouterr().out
+    assert "BLAS threads while training: 1; peers' threads: 1" in out
+    assert "BLAS of scipy" in out and "BLAS of numpy" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("tiny ")]
+    assert [row[2] for row in rows] == ["fastnn", "fastnn-kernel", "fastnn-fit", "numpy", "gemm-only"]
+    numpy_row = next(row for row in rows if row[2] == "numpy")
+    ratio, word = numpy_row[-6:-4]  # "N.NNx faster (kernel: N.NNx, fit: N.NNx)"
+    assert word == "faster" and ratio.endswith("x") and float(ratio[:-1]) > 0
