@@ -16,7 +16,7 @@ import reference as ref
 from helpers import SHAPES, tolerances
 
 import fastnn
-from fastnn.kernels import _jit, activations, dense, losses, network, optimizers
+from fastnn.kernels import _jit, activations, dense, losses, network, optimizers, views
 
 ACT = activations.CODES
 LOSS = losses.CODES
@@ -218,6 +218,33 @@ def test_dense_kernels_on_both_sides_of_the_small_product_threshold(side, fortra
         np.testing.assert_allclose(dW, start_W + dW_ref, **tol)
         np.testing.assert_allclose(db, start_b + db_ref, **tol)
         np.testing.assert_allclose(dA_prev, dA_ref, **tol)
+
+
+@numba.njit
+def _carve(flat, offset, rows, cols):
+    view = views.view2d(flat, offset, rows, cols)
+    if view.size:
+        view[0, 0] = -1
+    return view
+
+
+@pytest.mark.parametrize("offset, rows, cols", [(0, 3, 4), (5, 2, 7), (19, 1, 1), (0, 20, 1), (20, 0, 3)])
+def test_view2d_is_the_reshaped_slice_sharing_memory(offset, rows, cols, dtype):
+    flat = np.arange(20, dtype=dtype)
+    expected = flat[offset : offset + rows * cols].copy().reshape((rows, cols))
+    if expected.size:
+        expected[0, 0] = -1
+    view = _carve(flat, offset, rows, cols)
+    np.testing.assert_array_equal(view, expected)
+    assert view.dtype == dtype and view.flags.c_contiguous and view.shape == (rows, cols)
+    if view.size:
+        assert flat[offset] == -1 and np.shares_memory(view, flat)
+
+
+@pytest.mark.parametrize("offset, rows, cols", [(18, 1, 3), (0, 21, 1), (-1, 1, 1), (0, -1, 2), (5, 4, 4)])
+def test_view2d_outside_the_buffer_raises(offset, rows, cols):
+    with pytest.raises(IndexError, match="does not fit"):
+        _carve(np.zeros(20), offset, rows, cols)
 
 
 # ----------------------------------------------------------------------- losses
