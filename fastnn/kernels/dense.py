@@ -14,7 +14,7 @@ from numba.extending import register_jitable
 
 from ._jit import HELPER_OPTIONS, kernel
 from .activations import bias_activation
-from .views import view2d
+from .views import borrow2d
 
 SMALL_PRODUCT = 4096
 """Products of fewer multiply-adds than this run as plain loops, not a BLAS call."""
@@ -139,7 +139,7 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, need_dA_
     if small:
         _loop_nt(dZ, A_prev, dW, accumulate)
     elif accumulate:
-        prod = view2d(scratch, 0, dW.shape[0], dW.shape[1])
+        prod = borrow2d(scratch, 0, dW.shape[0], dW.shape[1])
         np.dot(dZ, A_prev.T, prod)
         for i in range(n):
             for k in range(dW.shape[1]):

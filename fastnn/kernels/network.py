@@ -20,7 +20,7 @@ Work buffers, for a batch of m samples (all flat, 1-D, the network's dtype):
 """
 
 from ._jit import kernel
-from .views import view2d
+from .views import borrow2d
 from .activations import activation_backward
 from .dense import dense_backward, dense_forward
 from .losses import loss_gradient, loss_value
@@ -58,20 +58,20 @@ def network_forward(params, layout, X, acts, z_out):
     L = layout.shape[0]
     m = X.shape[1]
     n_in, n_out, wo, bo, act = layout[0, 0], layout[0, 1], layout[0, 2], layout[0, 3], layout[0, 4]
-    W = view2d(params, wo, n_out, n_in)
-    b = view2d(params, bo, n_out, 1)
-    A = view2d(acts, 0, n_out, m)
-    Z = view2d(z_out, 0, n_out, m) if L == 1 else A
+    W = borrow2d(params, wo, n_out, n_in)
+    b = borrow2d(params, bo, n_out, 1)
+    A = borrow2d(acts, 0, n_out, m)
+    Z = borrow2d(z_out, 0, n_out, m) if L == 1 else A
     dense_forward(W, b, X, Z, A, act)
     start = 0
     for l in range(1, L):
         n_in, n_out, wo, bo, act = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3], layout[l, 4]
-        A_prev = view2d(acts, start, n_in, m)
+        A_prev = borrow2d(acts, start, n_in, m)
         start += n_in * m
-        W = view2d(params, wo, n_out, n_in)
-        b = view2d(params, bo, n_out, 1)
-        A = view2d(acts, start, n_out, m)
-        Z = view2d(z_out, 0, n_out, m) if l == L - 1 else A
+        W = borrow2d(params, wo, n_out, n_in)
+        b = borrow2d(params, bo, n_out, 1)
+        A = borrow2d(acts, start, n_out, m)
+        Z = borrow2d(z_out, 0, n_out, m) if l == L - 1 else A
         dense_forward(W, b, A_prev, Z, A, act)
 
 
@@ -115,26 +115,26 @@ def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, ac
     for l in range(L - 1):
         start += layout[l, N_OUT] * m
     n_out = layout[L - 1, N_OUT]
-    A = view2d(acts, start, n_out, m)
-    dZ = view2d(delta, 0, n_out, m)
+    A = borrow2d(acts, start, n_out, m)
+    dZ = borrow2d(delta, 0, n_out, m)
     loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ)
     side = 0
     for l in range(L - 1, 0, -1):
         n_in, n_out, wo, bo = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
-        W = view2d(params, wo, n_out, n_in)
-        dW = view2d(grads, wo, n_out, n_in)
-        db = view2d(grads, bo, n_out, 1)
+        W = borrow2d(params, wo, n_out, n_in)
+        dW = borrow2d(grads, wo, n_out, n_in)
+        db = borrow2d(grads, bo, n_out, 1)
         start -= n_in * m
-        A_prev = view2d(acts, start, n_in, m)
+        A_prev = borrow2d(acts, start, n_in, m)
         side = half - side
-        dA_prev = view2d(delta, side, n_in, m)
+        dA_prev = borrow2d(delta, side, n_in, m)
         dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, True)
         activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
         dZ = dA_prev
     n_in, n_out, wo, bo = layout[0, 0], layout[0, 1], layout[0, 2], layout[0, 3]
-    W = view2d(params, wo, n_out, n_in)
-    dW = view2d(grads, wo, n_out, n_in)
-    db = view2d(grads, bo, n_out, 1)
+    W = borrow2d(params, wo, n_out, n_in)
+    dW = borrow2d(grads, wo, n_out, n_in)
+    db = borrow2d(grads, bo, n_out, 1)
     dense_backward(W, X, dZ, dW, db, dZ, scratch, accumulate, False)
 
 
@@ -152,8 +152,8 @@ def network_loss(params, layout, X, Y, acts, z_out, loss):
     for l in range(L - 1):
         start += layout[l, N_OUT] * m
     n_out = layout[L - 1, N_OUT]
-    A = view2d(acts, start, n_out, m)
-    Z = view2d(z_out, 0, n_out, m)
+    A = borrow2d(acts, start, n_out, m)
+    Z = borrow2d(z_out, 0, n_out, m)
     return loss_value(Z, A, Y, loss)
 
 

@@ -26,7 +26,7 @@ Status codes returned by :func:`train_epoch` and :func:`train_epoch_l2`:
 import numpy as np
 
 from ._jit import kernel
-from .views import view2d
+from .views import borrow2d, view2d
 from .network import network_backward, network_loss
 from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
 from .regularization import scale_add_l2
@@ -316,8 +316,8 @@ def _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, 
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
-        xb = view2d(xbuf, 0, m, n_0)
-        yb = view2d(ybuf, 0, m, n_L)
+        xb = borrow2d(xbuf, 0, m, n_0)
+        yb = borrow2d(ybuf, 0, m, n_L)
         for j in range(m):
             r = perm[start + j]
             for c in range(n_0):
