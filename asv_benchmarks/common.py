@@ -91,17 +91,20 @@ class FastnnStep:
             layer.b[...] = b
         self.net.train_step(self.X, self.Y, LR)  # compile (or load the cache) + workspace
         net, ws = self.net, self.net._train_ws
+        lo, hi = 0.0, 1.0  # bce targets
         self._args = (net._params, net._grads, net._layout, self.X, self.Y, ws.acts, ws.z_out,
-                      ws.delta, ws.scratch, net._loss_code, LR)
-        self._kernel = knet.train_step
+                      ws.delta, ws.scratch, net._loss_code, LR, lo, hi)
+        self._kernel = knet.checked_train_step  # what Network.train_step calls
         self._work = m * net._max_weights
+        from fastnn import threads
+
+        self._threads = threads
 
     def step(self):
         self.net.train_step(self.X, self.Y, LR)
 
     def kernel_step(self):
-        from fastnn import threads
-
+        threads = self._threads
         if self._work < threads.THREADED_WORK:
             self._kernel(*self._args)
         else:

@@ -6,7 +6,7 @@ from . import threads as _threads
 from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
                           check_seed, is_ready)
 from .kernels import network as knet
-from .kernels.checks import all_finite, all_in_range, batch_ok
+from .kernels.checks import all_finite, all_in_range
 from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
 from .kernels.losses import CODES as LOSS_CODES
@@ -369,25 +369,34 @@ class Network:
         None
         """
         dtype = self.dtype
-        if not (is_ready(X, dtype, self._sizes[0]) and is_ready(Y, dtype, self._sizes[-1], X.shape[1])
-                and batch_ok(X, Y, *TARGET_RANGE[self.loss_name])):
+        lo, hi = TARGET_RANGE[self.loss_name]
+        ready = is_ready(X, dtype, self._sizes[0]) and is_ready(Y, dtype, self._sizes[-1], X.shape[1])
+        if not ready:
             X = self._check_X(X)  # the full checks: they raise the precise error
             Y = self._check_Y(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
-        self._train_ws = ws = self._workspace(self._train_ws, X.shape[1])
+        m = X.shape[1]
+        ws = self._train_ws
+        if ws is None or ws.capacity < m:
+            self._train_ws = ws = self._workspace(ws, m)
         args = (self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
-                ws.delta, ws.scratch, self._loss_code, lr)
-        work = X.shape[1] * self._max_weights
-        # The kernel applies the update only if every new weight is finite (no copy of
-        # the weights, one read-only pass): otherwise they are left as they were.
+                ws.delta, ws.scratch, self._loss_code, lr, lo, hi)
+        work = m * self._max_weights
+        # The kernel checks the batch (finite inputs, targets in range), then applies the
+        # update only if every new weight is finite (no copy of the weights, one
+        # read-only pass): otherwise they are left as they were.
         if work < _threads.THREADED_WORK:
-            applied = knet.train_step(*args)
+            status = knet.checked_train_step(*args)
         else:
             with _threads.training_threads(work):
-                applied = knet.train_step(*args)
+                status = knet.checked_train_step(*args)
+        if status == knet.STEP_BAD_BATCH:
+            self._check_X(X)  # the full checks raise the precise error
+            self._check_Y(Y, m)
+            raise RuntimeError("fastnn bug: the step kernel refused a batch that the full checks accept")
         self._grads_zero = False
         self._X = None
-        if not applied:
+        if status == knet.STEP_REFUSED:
             raise self._diverged(lr, X)
 
     def _eval_chunks(self, X, Y):

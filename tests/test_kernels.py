@@ -589,6 +589,37 @@ def test_train_step_kernel_is_forward_backward_update(dtype):
     np.testing.assert_array_equal(g2, g1)
 
 
+@pytest.mark.parametrize("case", ["ok", "nan X", "inf X", "Y above", "Y below", "nan Y", "overflow"])
+def test_checked_train_step_checks_the_batch_then_steps(case, dtype):
+    spec = NETWORK_SPECS["deep"]
+    rng = rng_for("checked train_step", case)
+    params, layout, _ = flat_network(spec, dtype, rng)
+    X = rng.standard_normal((4, 6)).astype(dtype)
+    Y = rng.uniform(0, 1, (3, 6)).astype(dtype)
+    acts, z_out, delta, scratch = buffers(spec, 6, dtype)
+    lr = 0.25
+    expected = network.STEP_APPLIED
+    if case in ("nan X", "inf X"):
+        X[2, 3] = np.nan if case == "nan X" else np.inf
+        expected = network.STEP_BAD_BATCH
+    elif case in ("Y above", "Y below", "nan Y"):
+        Y[1, 4] = {"Y above": 1.5, "Y below": -0.5, "nan Y": np.nan}[case]
+        expected = network.STEP_BAD_BATCH
+    elif case == "overflow":
+        lr = float("inf")  # every new weight infinite (or NaN): the update is refused
+        expected = network.STEP_REFUSED
+    p1, g1 = params.copy(), np.zeros_like(params)
+    if expected == network.STEP_APPLIED:
+        network.train_step(p1, g1, layout, X, Y, acts, z_out, delta, scratch, LOSS["bce"], lr)
+    p2, g2 = params.copy(), np.zeros_like(params)
+    status = network.checked_train_step(p2, g2, layout, X, Y, acts, z_out, delta, scratch,
+                                        LOSS["bce"], lr, 0.0, 1.0)
+    assert status == expected
+    np.testing.assert_array_equal(p2, p1)  # unchanged unless applied
+    if expected == network.STEP_BAD_BATCH:
+        np.testing.assert_array_equal(g2, 0)  # nothing computed
+
+
 # ----------------------------------------------------------------------- JIT policy
 
 PACKAGE = Path(fastnn.__file__).resolve().parent

@@ -37,8 +37,12 @@ def _net_and_batch(sizes, m, dtype):
 
 @numba.njit
 def _repeat_step(n, params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr):
-    for _ in range(n):
-        knet.train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr)
+    applied = 0
+    for _ in range(n):  # the API's step kernel: batch check + train_step
+        status = knet.checked_train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch,
+                                         loss, lr, 0.0, 1.0)
+        applied += status == knet.STEP_APPLIED
+    return applied
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -52,11 +56,11 @@ def test_compiled_step_allocates_nothing(nrt_stats, sizes, m, dtype):
     ws = net._train_ws
     args = (net._params, net._grads, net._layout, X, Y, ws.acts, ws.z_out, ws.delta,
             ws.scratch, net._loss_code, 0.1)
-    _repeat_step(1, *args)
+    assert _repeat_step(1, *args) == 1
     counts = []
     for n in (1, 200):
         before = nrt_stats()
-        _repeat_step(n, *args)
+        assert _repeat_step(n, *args) == n
         after = nrt_stats()
         counts.append((after.alloc - before.alloc, after.free - before.free))
     assert counts[0] == counts[1], counts
@@ -106,7 +110,7 @@ def test_blas_threads_limited_during_big_steps_and_restored():
     net, X, Y = _net_and_batch([512, 256, 2], 64, np.float32)
     assert 64 * 512 * 256 >= threads.THREADED_WORK
     seen = []
-    original = knet.train_step
+    original = knet.checked_train_step
 
     def spy(*args):
         seen.append({i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
@@ -116,11 +120,11 @@ def test_blas_threads_limited_during_big_steps_and_restored():
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         before = {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
                   if i["user_api"] == "blas"}
-        knet.train_step = spy
+        knet.checked_train_step = spy
         try:
             net.train_step(X, Y, 0.1)
         finally:
-            knet.train_step = original
+            knet.checked_train_step = original
         after = {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
                  if i["user_api"] == "blas"}
     assert seen and all(n == 1 for n in seen[0].values()), seen

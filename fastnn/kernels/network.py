@@ -20,6 +20,7 @@ Work buffers, for a batch of m samples (all flat, 1-D, the network's dtype):
 """
 
 from ._jit import kernel
+from .checks import batch_ok
 from .views import borrow2d
 from .activations import activation_backward
 from .dense import dense_backward, dense_forward
@@ -174,3 +175,36 @@ def train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, l
     network_forward(params, layout, X, acts, z_out)
     network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, False)
     return sgd_update_checked(params, grads, lr)
+
+
+STEP_APPLIED = 0
+STEP_BAD_BATCH = 1
+STEP_REFUSED = 2
+
+
+@kernel
+def checked_train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr, lo, hi):
+    """:func:`~fastnn.kernels.checks.batch_ok` then :func:`train_step`, in one call.
+
+    The per-step path of ``Network.train_step``: one kernel call instead of two.
+
+    Parameters
+    ----------
+    params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr
+        As in :func:`train_step`.
+    lo, hi : float
+        Bounds for ``Y`` (see :func:`~fastnn.kernels.checks.batch_ok`).
+
+    Returns
+    -------
+    int
+        ``STEP_APPLIED``; ``STEP_BAD_BATCH`` when ``X`` is not all finite or ``Y`` not
+        all finite and within ``[lo, hi]`` (nothing is computed or changed); or
+        ``STEP_REFUSED`` when the update would have made a parameter NaN or infinite
+        (``params`` unchanged).
+    """
+    if not batch_ok(X, Y, lo, hi):
+        return STEP_BAD_BATCH
+    if train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr):
+        return STEP_APPLIED
+    return STEP_REFUSED
