@@ -4,7 +4,7 @@ import numpy as np
 
 from . import threads as _threads
 from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
-                          check_seed, is_ready)
+                          batch_ready, check_seed, is_ready)
 from .kernels import network as knet
 from .kernels.checks import all_finite, all_in_range
 from .kernels import optimizers as kopt
@@ -370,8 +370,8 @@ class Network:
         """
         dtype = self.dtype
         lo, hi = TARGET_RANGE[self.loss_name]
-        ready = is_ready(X, dtype, self._sizes[0]) and is_ready(Y, dtype, self._sizes[-1], X.shape[1])
-        if not ready:
+        sizes = self._sizes
+        if not batch_ready(X, Y, dtype, sizes[0], sizes[-1]):
             X = self._check_X(X)  # the full checks: they raise the precise error
             Y = self._check_Y(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")

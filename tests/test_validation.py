@@ -306,3 +306,32 @@ def test_bad_seed_is_named(seed):
     X, y = fastnn.datasets.make_xor()
     with pytest.raises(TypeError, match="seed must be None"):
         fastnn.Network([2, 3, 1]).fit(X, y, epochs=1, seed=seed, verbose=0)
+
+
+def _batch_variants():
+    X = np.zeros((3, 5), np.float32)
+    Y = np.zeros((2, 5), np.float32)
+    yield "ready", X, Y
+    yield "X float64", X.astype(np.float64), Y
+    yield "Y float64", X, Y.astype(np.float64)
+    yield "X F-ordered", np.asfortranarray(np.zeros((3, 5), np.float32)), Y
+    yield "Y not contiguous", X, np.zeros((2, 10), np.float32)[:, ::2]
+    yield "X rows", np.zeros((4, 5), np.float32), Y
+    yield "Y rows", X, np.zeros((3, 5), np.float32)
+    yield "m differs", X, np.zeros((2, 4), np.float32)
+    yield "empty", np.zeros((3, 0), np.float32), np.zeros((2, 0), np.float32)
+    yield "X 1-D", np.zeros(3, np.float32), Y
+    yield "X 3-D", np.zeros((3, 5, 1), np.float32), Y
+    yield "Y 1-D", X, np.zeros(5, np.float32)
+    yield "X subclass", X.view(type("Sub", (np.ndarray,), {})), Y
+    yield "X list", X.tolist(), Y
+
+
+@pytest.mark.parametrize("case, X, Y", list(_batch_variants()), ids=[c for c, _, _ in _batch_variants()])
+def test_batch_ready_is_both_is_ready(case, X, Y):
+    """The train_step fast path: True exactly when each array is ready on its own."""
+    from fastnn._validation import batch_ready, is_ready
+
+    dtype = np.dtype(np.float32)
+    one_by_one = is_ready(X, dtype, 3) and is_ready(Y, dtype, 2, X.shape[1])
+    assert batch_ready(X, Y, dtype, 3, 2) == one_by_one == (case == "ready")
