@@ -476,7 +476,7 @@ class Network:
 
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-            min_delta=0.0, restore_best_weights=True):
+            min_delta=0.0, restore_best_weights=True, threads=None):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
         ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
@@ -500,7 +500,7 @@ class Network:
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
-                   min_delta=min_delta, restore_best_weights=restore_best_weights)
+                   min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads)
 
     def evaluate(self, X, Y):
         """Mean loss and accuracy on ``X``, ``Y`` (see :func:`fastnn.training.evaluate`).

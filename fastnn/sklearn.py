@@ -14,6 +14,7 @@ This module imports scikit-learn (an optional dependency); ``import fastnn`` doe
 
 import numbers
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -85,7 +86,7 @@ class _BaseFastMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 dtype=np.float64):
+                 dtype=np.float64, threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -109,6 +110,7 @@ class _BaseFastMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+        self.threads = threads
 
     # ----------------------------------------------------------------- parameters
 
@@ -155,6 +157,7 @@ class _BaseFastMLP(BaseEstimator):
             "epsilon": check_positive_float(self.epsilon, "epsilon"),
             "n_iter_no_change": check_positive_int(self.n_iter_no_change, "n_iter_no_change"),
             "dtype": check_dtype(self.dtype),
+            "threads": _threads._check(self.threads),
         }
         return params
 
@@ -363,8 +366,11 @@ class _BaseFastMLP(BaseEstimator):
         adaptive = params["solver"] == "sgd" and params["learning_rate"] == "adaptive"
         invscaling = params["solver"] == "sgd" and params["learning_rate"] == "invscaling"
 
-        # One BLAS thread on a shared machine unless the user chose otherwise (fastnn.threads).
-        with _threads.training_threads(batch_size * net._max_weights):
+        # One BLAS thread on a shared machine unless the user chose otherwise (threads=,
+        # or fastnn.set_num_threads).
+        chosen = params["threads"]
+        with (_threads.num_threads(chosen) if chosen is not None else nullcontext(),
+              _threads.training_threads(batch_size * net._max_weights)):
             self.n_iter_ = 0
             for _ in range(params["max_iter"]):
                 if params["shuffle"]:
@@ -510,6 +516,9 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         Stop after this many epochs in a row without progress (``> tol``).
     dtype : float64 or float32, default float64
         Precision of the weights and of the computation; inputs are converted to it.
+    threads : int >= 1, optional
+        BLAS threads while fitting. None (default): fastnn's setting
+        (:func:`fastnn.set_num_threads`, 1 by default).
 
     Attributes
     ----------

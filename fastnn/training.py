@@ -264,7 +264,7 @@ def _train_run(net, optimizer, Xs, Ys, perms, batch_size, accumulate, work, blas
 
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
         validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-        min_delta=0.0, restore_best_weights=True):
+        min_delta=0.0, restore_best_weights=True, threads=None):
     """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
 
     Parameters
@@ -309,6 +309,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     min_delta : float, default 0.0
     restore_best_weights : bool, default True
         With early stopping: end with the weights of the best epoch.
+    threads : int >= 1, optional
+        BLAS threads for this fit only. None (default): fastnn's setting
+        (:func:`fastnn.set_num_threads`, 1 by default: measured fastest by the mean on a
+        shared 2-core machine; a quiet machine with idle cores gains from 2 on big
+        layers). Results can differ in the last bits between thread counts.
 
     Returns
     -------
@@ -322,10 +327,21 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     Notes
     -----
-    BLAS runs with the threads of :func:`fastnn.set_num_threads` (1 by default) during
+    BLAS runs with ``threads`` (or the threads of :func:`fastnn.set_num_threads`) during
     each epoch call. The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
     each measured on its batch just before that batch's update (as Keras does).
     """
+    if threads is None:
+        return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
+                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights)
+    with _threads.num_threads(threads):  # validates threads
+        return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
+                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights)
+
+
+def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
+         callbacks, verbose, patience, min_delta, restore_best_weights):
+    """:func:`fit` under the thread setting it chose."""
     Xs = _sample_major(net, X)
     N = Xs.shape[0]
     Y = targets(net, Y, N)

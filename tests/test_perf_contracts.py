@@ -145,3 +145,65 @@ def test_compare_script_prints_every_row_and_the_blas_it_ran(capsys):
     numpy_row = next(row for row in rows if row[2] == "numpy")
     ratio, word = numpy_row[-6:-4]  # "N.NNx faster (kernel: N.NNx, fit: N.NNx)"
     assert word == "faster" and ratio.endswith("x") and float(ratio[:-1]) > 0
+
+
+def _blas_threads_seen_by(monkeypatch, module, names):
+    """Wrap the kernels ``names`` of ``module``: each call records the BLAS thread counts
+    in effect (threadpoolctl) and runs the original."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    seen = []
+    for name in names:
+        original = getattr(module, name)
+
+        def spy(*args, _original=original):
+            seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+            return _original(*args)
+
+        monkeypatch.setattr(module, name, spy)
+    return seen
+
+
+@pytest.mark.parametrize("threads_arg", [None, 1, 2])
+def test_fit_threads_argument_sets_blas_threads_for_that_fit_only(monkeypatch, threads_arg):
+    from fastnn.kernels import training as ktrain
+
+    seen = _blas_threads_seen_by(monkeypatch, ktrain, ["train_epoch", "train_epochs"])
+    net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
+    assert 64 * 512 * 256 >= threads.THREADED_WORK
+    net.fit(X, Y, epochs=2, batch_size=64, verbose=0, threads=threads_arg)
+    assert seen and all(counts == {threads_arg or 1} for counts in seen), seen
+    assert threads.get_num_threads() == 1  # the global setting is untouched
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError),
+                                        (True, TypeError)])
+def test_fit_threads_argument_validated(bad, error):
+    net, X, Y = _net_and_batch([3, 4, 1], 8, np.float64)
+    before = net._params.copy()
+    with pytest.raises(error, match="threads"):
+        net.fit(X, Y, epochs=1, verbose=0, threads=bad)
+    np.testing.assert_array_equal(net._params, before)
+
+
+def test_estimator_threads_parameter(monkeypatch):
+    pytest.importorskip("sklearn")
+    from fastnn.kernels import training as ktrain
+    from fastnn.sklearn import FastMLPClassifier
+
+    seen = _blas_threads_seen_by(monkeypatch, ktrain, ["train_epoch_l2"])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 512)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = FastMLPClassifier(hidden_layer_sizes=(256,), max_iter=2, batch_size=64, dtype=np.float32,
+                            threads=2, random_state=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning after 2 iterations
+        clf.fit(X, y)
+    assert seen and all(counts == {2} for counts in seen), seen
+    assert clf.get_params()["threads"] == 2
+    with pytest.raises(ValueError, match="threads"):
+        FastMLPClassifier(threads=0, max_iter=1).fit(X[:20], y[:20])
