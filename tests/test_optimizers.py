@@ -156,7 +156,27 @@ def test_update_kernel_reports_non_finite_parameters():
     assert not np.isfinite(kopt.optimizer_update(params, grads, kopt.SGD, hyper, state, 1, 1.0))
     params[...] = 1
     grads[...] = 1
-    assert kopt.optimizer_update(params, grads, kopt.SGD, hyper, state, 1, 1.0) == pytest.approx(3.6)
+    assert kopt.optimizer_update(params, grads, kopt.SGD, hyper, state, 1, 1.0) == 0.0
+    np.testing.assert_allclose(params, 0.9)
+
+
+@pytest.mark.parametrize("code, momentum", [(kopt.SGD, 0.0), (kopt.SGD, 0.9), (kopt.ADAM, 0.0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_update_check_does_not_overflow_on_huge_finite_weights(code, momentum, dtype):
+    """Weights near the dtype's largest value are finite: the check must not add them up
+    (a sum of 8 such float64 weights is inf, which read as divergence)."""
+    big = np.finfo(dtype).max / 2
+    params = np.full(8, big, dtype=dtype)
+    grads = np.full(8, 1.0, dtype=dtype)
+    hyper = np.zeros(kopt.N_HYPER)
+    hyper[kopt.LR] = 0.001
+    if code == kopt.SGD:
+        hyper[kopt.SGD_MOMENTUM] = momentum
+    else:
+        hyper[kopt.ADAM_BETA1], hyper[kopt.ADAM_BETA2], hyper[kopt.ADAM_EPS] = 0.9, 0.999, 1e-8
+    state = np.zeros(16 if code == kopt.ADAM else 8, dtype=dtype)
+    assert kopt.optimizer_update(params, grads, code, hyper, state, 1, 1.0) == 0.0
+    assert np.isfinite(params).all()
 
 
 @pytest.mark.parametrize("make", [lambda: fastnn.SGD(0.01, momentum=0.5), lambda: fastnn.Adam(0.01)])

@@ -106,7 +106,8 @@ def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
     Returns
     -------
     float
-        The float64 sum of the new parameters: finite unless one of them is not.
+        0.0 when every new parameter is finite, NaN otherwise (the sum of ``p * 0`` in
+        the params' dtype: unlike a sum of the parameters it cannot overflow).
 
     Notes
     -----
@@ -124,13 +125,14 @@ def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
     wd = t(hyper[SGD_WEIGHT_DECAY])
     nesterov = hyper[SGD_NESTEROV] != 0.0
     scale = t(grad_scale)
-    total = 0.0
+    zero = t(0)
+    total = zero
     if hyper[SGD_MOMENTUM] == 0.0:
         for i in range(params.size):
             g = grads[i] * scale + wd * params[i]
             p = params[i] - lr * g
             params[i] = p
-            total += p
+            total += p * zero
     elif nesterov:
         for i in range(params.size):
             g = grads[i] * scale + wd * params[i]
@@ -138,7 +140,7 @@ def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
             velocity[i] = v
             p = params[i] - lr * (g + mu * v)
             params[i] = p
-            total += p
+            total += p * zero
     else:
         for i in range(params.size):
             g = grads[i] * scale + wd * params[i]
@@ -146,7 +148,7 @@ def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
             velocity[i] = v
             p = params[i] - lr * v
             params[i] = p
-            total += p
+            total += p * zero
     return total
 
 
@@ -173,7 +175,8 @@ def adam_update(params, grads, hyper, moments, step, grad_scale):
     Returns
     -------
     float
-        The float64 sum of the new parameters: finite unless one of them is not.
+        0.0 when every new parameter is finite, NaN otherwise (the sum of ``p * 0`` in
+        the params' dtype: unlike a sum of the parameters it cannot overflow).
 
     Notes
     -----
@@ -199,7 +202,8 @@ def adam_update(params, grads, hyper, moments, step, grad_scale):
     wd = t(hyper[ADAM_WEIGHT_DECAY])
     scale = t(grad_scale)
     n = params.size
-    total = 0.0
+    zero = t(0)
+    total = zero
     for i in range(n):
         g = grads[i] * scale + wd * params[i]
         m = b1 * moments[i] + c1 * g
@@ -208,8 +212,8 @@ def adam_update(params, grads, hyper, moments, step, grad_scale):
         moments[n + i] = v
         p = params[i] - step_size * m / (np.sqrt(v) * inv_corr2 + eps)
         params[i] = p
-        total += p
-    return total
+        total += p * zero
+    return np.float64(total)
 
 
 @kernel
@@ -234,7 +238,7 @@ def optimizer_update(params, grads, code, hyper, state, step, grad_scale):
     Returns
     -------
     float
-        The float64 sum of the new parameters (non-finite iff a parameter is).
+        0.0 when every new parameter is finite, NaN otherwise.
     """
     if code == ADAM:
         return adam_update(params, grads, hyper, state, step, grad_scale)

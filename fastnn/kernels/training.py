@@ -308,7 +308,7 @@ def _train_batches(params, grads, layout, Xs, Ys, perm, batch_size, accumulate, 
     group_samples = 0
     penalized = alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0
     # Plain SGD with an unscaled gradient (one micro-batch per update) skips the generic
-    # update's weight-decay term, state and float64 sum: bitwise the same parameters
+    # update's weight-decay term and state: bitwise the same parameters
     # (see sgd_plain_update; a scale != 1 could be reassociated into lr, so it keeps
     # the generic path).
     plain_sgd = opt_code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
