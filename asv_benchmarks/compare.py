@@ -17,7 +17,7 @@ just the step's matrix products with NumPy on preallocated buffers. Ratios are
 as a fraction of the products' alone.
 
 Threads: fastnn uses its default (:mod:`fastnn.threads`, one BLAS thread while
-training) unless ``--threads N`` is given. Peers use their own defaults unless
+training) unless ``--threads N`` (or ``auto``) is given. Peers use their own defaults unless
 ``--peer-threads N`` is given. The table gives medians; the mean is printed beside
 them, since a stalled two-thread region shows in the mean first.
 
@@ -149,8 +149,8 @@ def main(argv=None):
                         help="seconds per timed block of steps (default 0.02)")
     parser.add_argument("--peer-threads", type=int, default=None,
                         help="limit the peers' threads (default: their own defaults)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="fastnn's BLAS threads while training (default: fastnn's default)")
+    parser.add_argument("--threads", type=lambda v: v if v == "auto" else int(v), default=None,
+                        help="fastnn's BLAS threads while training, N or 'auto' (default: fastnn's default)")
     args = parser.parse_args(argv)
 
     import scipy.linalg.cython_blas  # noqa: F401  (load every BLAS before limiting threads)

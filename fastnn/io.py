@@ -15,10 +15,12 @@ It is read with ``allow_pickle=False`` (opening an untrusted file never runs cod
 checked in full before a network is built from it.
 """
 
+import glob
 import json
 import os
 import struct
 import tempfile
+import time
 import zipfile
 import zlib
 
@@ -46,12 +48,31 @@ def _header(net):
     }
 
 
+STALE_TMP_SECONDS = 3600
+"""Age after which a temporary file of an earlier save to the same path is removed."""
+
+
+def _remove_stale_temporaries(folder, name, keep_newer_than):
+    """Delete ``folder/.name.*.tmp`` files (temporaries of killed saves) last modified
+    before ``keep_newer_than`` (a time.time() value); errors are ignored."""
+    pattern = os.path.join(glob.escape(folder), glob.escape("." + name + ".") + "*.tmp")
+    for leftover in glob.glob(pattern):
+        try:
+            if os.path.getmtime(leftover) < keep_newer_than:
+                os.unlink(leftover)
+        except OSError:
+            pass
+
+
 def save(net, path):
     """Write ``net`` to ``path`` (exactly that name; no suffix is added), atomically.
 
     The archive is written to a temporary file in the same folder, flushed to disk
     (``fsync``) and renamed over ``path`` (``os.replace``): a crash mid-save never
-    leaves a corrupt file where a good one was.
+    leaves a corrupt file where a good one was. A save killed before its rename
+    (SIGKILL, power loss) leaves its hidden temporary file ``.NAME.XXXX.tmp`` behind;
+    the next successful save to the same path removes those older than
+    :data:`STALE_TMP_SECONDS` (a save still running in another process is never touched).
 
     Parameters
     ----------
@@ -80,6 +101,7 @@ def save(net, path):
         except OSError:
             pass
         raise
+    _remove_stale_temporaries(folder, os.path.basename(path), time.time() - STALE_TMP_SECONDS)
     try:  # make the rename itself durable (POSIX); not possible everywhere
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:

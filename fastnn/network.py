@@ -462,7 +462,7 @@ class Network:
         chunk = min(m, PREDICT_CHUNK)
         ws = Workspace(self._sizes[1:], 0, chunk, self.dtype)
         out = np.empty((self.n_outputs, m), dtype=self.dtype)
-        with _threads.training_threads(chunk * self._max_weights):
+        with _threads.training_threads(chunk * self._max_weights, -(-m // chunk), "forward"):
             for start in range(0, m, chunk):
                 part = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
                 knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)

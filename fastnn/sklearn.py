@@ -369,16 +369,18 @@ class _BaseFastMLP(BaseEstimator):
         # One BLAS thread on a shared machine unless the user chose otherwise (threads=,
         # or fastnn.set_num_threads).
         chosen = params["threads"]
-        with (_threads.num_threads(chosen) if chosen is not None else nullcontext(),
-              _threads.training_threads(batch_size * net._max_weights)):
+        blas_work = batch_size * net._max_weights
+        n_batches = -(-n_samples // batch_size)
+        with _threads.num_threads(chosen) if chosen is not None else nullcontext():
             self.n_iter_ = 0
             for _ in range(params["max_iter"]):
                 if params["shuffle"]:
                     rng.shuffle(order)
-                total, _, status, batch, steps = ktrain.train_epoch_l2(
-                    net._params, net._grads, net._layout, X, Y, order, batch_size, net._loss_code,
-                    optimizer.code, optimizer._hyper, optimizer._state, optimizer.steps, work, -1,
-                    alpha, grad_scale, loss_scale)
+                with _threads.training_threads(blas_work, n_batches):
+                    total, _, status, batch, steps = ktrain.train_epoch_l2(
+                        net._params, net._grads, net._layout, X, Y, order, batch_size,
+                        net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
+                        optimizer.steps, work, -1, alpha, grad_scale, loss_scale)
                 optimizer._steps[0] = steps
                 net._grads_zero = False
                 net._X = None

@@ -134,7 +134,8 @@ def _evaluate_checked(net, X, Y, names=("X", "Y")):
     """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
     m = X.shape[1]
     parts, correct = [], 0
-    with _threads.training_threads(min(m, PREDICT_CHUNK) * net._max_weights):
+    chunk = min(m, PREDICT_CHUNK)
+    with _threads.training_threads(chunk * net._max_weights, -(-m // chunk), "forward"):
         for xs, ys, ws in net._eval_chunks(X, Y):
             part = xs.shape[1]
             parts.append((knet.network_loss(net._params, net._layout, xs, ys, ws.acts, ws.z_out,
@@ -229,7 +230,8 @@ def _train_run(net, optimizer, Xs, Ys, perms, batch_size, accumulate, work, blas
         backed_up = True
         args = (net._params, net._grads, net._layout, Xs, Ys)
         opt = (net._loss_code, optimizer.code, optimizer._hyper, optimizer._state)
-        with _threads.training_threads(blas_work):
+        n_batches = -(-N // batch_size)
+        with _threads.training_threads(blas_work, perms.shape[0] * n_batches):
             status, trained, batch, steps = ktrain.train_epochs(
                 *args, perms, batch_size, accumulate, *opt, steps_before, work, sums, counts)
         net._grads_zero = False
@@ -244,7 +246,7 @@ def _train_run(net, optimizer, Xs, Ys, perms, batch_size, accumulate, work, blas
                 np.copyto(net._params, params_backup)
                 np.copyto(optimizer._state, state_backup)
                 group_start = (batch // accumulate) * accumulate
-                with _threads.training_threads(blas_work):
+                with _threads.training_threads(blas_work, kind="replay"):
                     _, _, _, steps = ktrain.train_epochs(
                         *args, perms[:trained], batch_size, accumulate, *opt, steps_before, work,
                         sums, counts)

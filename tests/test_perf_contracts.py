@@ -177,8 +177,8 @@ def test_fit_threads_argument_sets_blas_threads_for_that_fit_only(monkeypatch, t
     assert threads.get_num_threads() == 1  # the global setting is untouched
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError),
-                                        (True, TypeError)])
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", ValueError),
+                                        ("fast", ValueError), (True, TypeError)])
 def test_fit_threads_argument_validated(bad, error):
     net, X, Y = _net_and_batch([3, 4, 1], 8, np.float64)
     before = net._params.copy()
@@ -207,3 +207,58 @@ def test_estimator_threads_parameter(monkeypatch):
     assert clf.get_params()["threads"] == 2
     with pytest.raises(ValueError, match="threads"):
         FastMLPClassifier(threads=0, max_iter=1).fit(X[:20], y[:20])
+
+
+def test_auto_threads_policy_follows_the_faster_count_and_retries_the_other():
+    """The "auto" policy on made-up timings: it measures both counts, uses the faster by
+    running mean, re-tries the slower ever less often while it keeps losing, and
+    switches when the machine changes (the other core gets busy)."""
+    policy = threads.AutoThreads((1, 2), smoothing=0.5, first_probe=4, last_probe=16)
+    key = ("train", 10**9)
+    cost = {1: 10.0, 2: 6.0}  # a quiet machine: two threads faster
+
+    def run(calls):
+        used = []
+        for _ in range(calls):
+            n = policy.choose(key)
+            policy.record(key, n, cost[n])
+            used.append(n)
+        return used
+
+    first = run(4)
+    assert sorted(first) == [1, 1, 2, 2]  # each measured twice first
+    used = run(200)
+    tries = used.count(1)
+    assert used.count(2) > 180 and 5 <= tries <= 20, tries  # backed off to every 16th call
+    assert policy.means(key) == {1: 10.0, 2: 6.0}
+    cost[2] = 60.0  # the other core got busy: two-thread calls stall
+    used = run(40)
+    assert used[-30:] == [1] * 30 or used[-30:].count(2) <= 3, used
+    assert policy.means(key)[1] < policy.means(key)[2]
+    # Another size of call is measured on its own.
+    assert policy.choose(("train", 5)) == 1 and policy.means(("train", 5)) == {}
+
+
+def test_auto_threads_in_fit_uses_one_or_all_cores_and_records_times(monkeypatch):
+    from fastnn.kernels import training as ktrain
+
+    seen = _blas_threads_seen_by(monkeypatch, ktrain, ["train_epoch", "train_epochs"])
+    policy = threads.AutoThreads((1, 2))
+    monkeypatch.setattr(threads, "_auto", policy)
+    net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
+    net.fit(X, Y, epochs=6, batch_size=64, verbose=0, validation_data=(X, Y), threads="auto")
+    assert [counts for counts in seen] == [{1}, {1}, {2}, {2}, *seen[4:]], seen
+    assert all(counts in ({1}, {2}) for counts in seen)
+    means = policy.means(("train", 64 * 512 * 256))
+    assert set(means) == {1, 2} and all(t > 0 for t in means.values())
+    assert threads.get_num_threads() == 1
+
+
+def test_auto_threads_on_one_core_is_one_thread(monkeypatch):
+    from fastnn.kernels import training as ktrain
+
+    seen = _blas_threads_seen_by(monkeypatch, ktrain, ["train_epoch", "train_epochs"])
+    monkeypatch.setattr(threads, "_auto", threads.AutoThreads((1,)))
+    net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
+    net.fit(X, Y, epochs=3, batch_size=64, verbose=0, validation_data=(X, Y), threads="auto")
+    assert seen and all(counts == {1} for counts in seen), seen

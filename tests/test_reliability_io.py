@@ -70,6 +70,27 @@ def test_save_killed_at_random_moments_leaves_the_old_or_the_new_model(tmp_path)
     print("kills landed on model", outcomes)
 
 
+def test_next_save_removes_old_temporaries_of_killed_saves(tmp_path):
+    """What a killed save leaves ('.model.npz.XXXX.tmp') goes at the next save once it is
+    older than STALE_TMP_SECONDS; a recent one (a save running elsewhere) and every other
+    file stay."""
+    from fastnn import io
+
+    path = tmp_path / "model.npz"
+    old = tmp_path / ".model.npz.abc123.tmp"
+    recent = tmp_path / ".model.npz.def456.tmp"
+    other_model = tmp_path / ".other.npz.abc123.tmp"
+    lookalike = tmp_path / "model.npz.abc123.tmp"
+    for leftover in (old, recent, other_model, lookalike):
+        leftover.write_bytes(b"partial")
+    stale = time.time() - io.STALE_TMP_SECONDS - 60
+    for leftover in (old, other_model, lookalike):
+        os.utime(leftover, (stale, stale))
+    fastnn.Network([3, 2], seed=0).save(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in (path, recent, other_model, lookalike))
+    np.testing.assert_array_equal(fastnn.load(path)._params, fastnn.Network([3, 2], seed=0)._params)
+
+
 class Marker:
     """Unpickling this creates the marker file: the proof that code ran."""
 
