@@ -416,16 +416,17 @@ def test_fit_applies_the_thread_policy_around_each_epoch(monkeypatch):
     calls = []
 
     @contextlib.contextmanager
-    def record(work):
-        calls.append(work)
+    def record(work, steps=1, kind="train"):
+        calls.append((work, steps, kind))
         yield
 
     monkeypatch.setattr(training._threads, "training_threads", record)
     X, Y = xor()
     net = fastnn.Network([2, 8, 1], seed=0)
     net.fit(X, Y, epochs=3, batch_size=2, validation_data=(X, Y), verbose=0)
-    assert calls.count(2 * 16) == 3  # one epoch call each: batch 2 x the largest layer (8 x 2)
-    assert calls.count(4 * 16) == 3  # one validation pass each
+    # one epoch call each: batch 2 x the largest layer (8 x 2), 2 steps of the 4 samples
+    assert calls.count((2 * 16, 2, "train")) == 3
+    assert calls.count((4 * 16, 1, "forward")) == 3  # one validation pass each
 
 
 # ----------------------------------------------------------------- the L2 epoch kernel
