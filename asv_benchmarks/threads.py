@@ -59,8 +59,11 @@ def main(argv=None):
 
     from fastnn import threads
 
-    threadpool_limits(1, user_api="blas")  # NumPy's pool stays quiet; fastnn sets its own
-    cores = threads.available_cores()
+    with threadpool_limits(1, user_api="blas"):  # NumPy's pool stays quiet; fastnn sets its own
+        _run(args, threads.available_cores())
+
+
+def _run(args, cores):
     print(f"cores available: {cores}; other core busy: {args.busy}; "
           f"median and mean of {args.rounds} interleaved rounds")
     print("\n".join(blas_report()))

@@ -262,3 +262,16 @@ def test_auto_threads_on_one_core_is_one_thread(monkeypatch):
     net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
     net.fit(X, Y, epochs=3, batch_size=64, verbose=0, validation_data=(X, Y), threads="auto")
     assert seen and all(counts == {1} for counts in seen), seen
+
+
+def test_threads_script_prints_every_setting(capsys):
+    """``python -m asv_benchmarks.threads`` (the README's threads table), quick run."""
+    script = pytest.importorskip("asv_benchmarks.threads")
+    script.main(["-w", "tiny", "--rounds", "1", "--block", "0.001"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("tiny ")]
+    settings = {" ".join(row[2:4]) for row in rows}
+    expected = {f"{what}, {n}" for what in ("train_step", "fit") for n in script._settings(threads.available_cores())}
+    assert settings == expected
+    assert all(float(row[row.index("mean") + 1]) > 0 for row in rows)
+    assert threads.get_num_threads() == 1
