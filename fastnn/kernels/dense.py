@@ -27,7 +27,10 @@ def _small(a, b, c):
 
 @register_jitable(**HELPER_OPTIONS)
 def _loop_nn(W, A, out):
-    """``out = W @ A`` as loops (W (n, k), A (k, m)); the inner loop runs along m."""
+    """``out = W @ A`` as loops (W (n, k), A (k, m)); the inner loop runs along m.
+
+    Also ``W.T @ D`` as ``_loop_nn(W.T, D, out)``: each output sums over the same index
+    in the same order either way."""
     n, k = W.shape
     m = A.shape[1]
     zero = out.dtype.type(0)
@@ -54,22 +57,6 @@ def _loop_nt(D, A, out, accumulate):
                 out[i, p] += total
             else:
                 out[i, p] = total
-
-
-@register_jitable(**HELPER_OPTIONS)
-def _loop_tn(W, D, out):
-    """``out = W.T @ D`` as loops (W (n, k), D (n, m)); the inner loop runs along m."""
-    n, k = W.shape
-    m = D.shape[1]
-    zero = out.dtype.type(0)
-    for p in range(k):
-        for j in range(m):
-            out[p, j] = zero
-    for i in range(n):
-        for p in range(k):
-            w = W[i, p]
-            for j in range(m):
-                out[p, j] += w * D[i, j]
 
 
 @kernel
@@ -156,6 +143,6 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, need_dA_
             db[i, 0] = total
     if need_dA_prev:
         if small:
-            _loop_tn(W, dZ, dA_prev)
+            _loop_nn(W.T, dZ, dA_prev)
         else:
             np.dot(W.T, dZ, dA_prev)

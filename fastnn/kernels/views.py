@@ -71,6 +71,11 @@ def _borrow2d_unchecked(typingctx, flat, offset, rows, cols):
 
 
 @register_jitable(**HELPER_OPTIONS)
+def _fits(flat, offset, rows, cols):
+    return offset >= 0 and rows >= 0 and cols >= 0 and offset + rows * cols <= flat.size
+
+
+@register_jitable(**HELPER_OPTIONS)
 def view2d(flat, offset, rows, cols):
     """``flat[offset:offset + rows*cols].reshape((rows, cols))`` without the reshape call.
 
@@ -89,7 +94,7 @@ def view2d(flat, offset, rows, cols):
     IndexError
         When the view would not lie inside ``flat``.
     """
-    if offset < 0 or rows < 0 or cols < 0 or offset + rows * cols > flat.size:
+    if not _fits(flat, offset, rows, cols):
         raise IndexError("view2d: the view does not fit in the buffer")
     return _view2d_unchecked(flat, offset, rows, cols)
 
@@ -104,6 +109,6 @@ def borrow2d(flat, offset, rows, cols):
     IndexError
         When the view would not lie inside ``flat``.
     """
-    if offset < 0 or rows < 0 or cols < 0 or offset + rows * cols > flat.size:
+    if not _fits(flat, offset, rows, cols):
         raise IndexError("borrow2d: the view does not fit in the buffer")
     return _borrow2d_unchecked(flat, offset, rows, cols)
