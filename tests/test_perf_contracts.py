@@ -210,10 +210,11 @@ def test_estimator_threads_parameter(monkeypatch):
 
 
 def test_auto_threads_policy_follows_the_faster_count_and_retries_the_other():
-    """The "auto" policy on made-up timings: it measures both counts, uses the faster by
-    running mean, re-tries the slower ever less often while it keeps losing, and
-    switches when the machine changes (the other core gets busy)."""
-    policy = threads.AutoThreads((1, 2), smoothing=0.5, first_probe=4, last_probe=16)
+    """The "auto" policy on made-up timings and a fake clock: it measures both counts,
+    uses the faster by running mean, re-tries the slower within its time budget, and
+    switches when the machine changes (the other core gets busy, then quiet again)."""
+    now = [0.0]
+    policy = threads.AutoThreads((1, 2), smoothing=0.5, budget=50.0, clock=lambda: now[0])
     key = ("train", 10**9)
     cost = {1: 10.0, 2: 6.0}  # a quiet machine: two threads faster
 
@@ -221,20 +222,25 @@ def test_auto_threads_policy_follows_the_faster_count_and_retries_the_other():
         used = []
         for _ in range(calls):
             n = policy.choose(key)
+            now[0] += cost[n]
             policy.record(key, n, cost[n])
             used.append(n)
         return used
 
     first = run(4)
     assert sorted(first) == [1, 1, 2, 2]  # each measured twice first
-    used = run(200)
-    tries = used.count(1)
-    assert used.count(2) > 180 and 5 <= tries <= 20, tries  # backed off to every 16th call
+    used = run(500)
+    tries = used.count(1)  # one re-try per 50 x 10 s of 6 s calls: every ~83 calls
+    assert 4 <= tries <= 8, tries
+    assert tries * cost[1] <= 0.03 * sum(cost[n] for n in used)  # within the budget
     assert policy.means(key) == {1: 10.0, 2: 6.0}
     cost[2] = 60.0  # the other core got busy: two-thread calls stall
-    used = run(40)
-    assert used[-30:] == [1] * 30 or used[-30:].count(2) <= 3, used
+    used = run(60)
+    assert used[2:].count(2) <= 2, used  # left after a call or two, re-tried within budget
     assert policy.means(key)[1] < policy.means(key)[2]
+    cost[2] = 6.0  # quiet again: a re-try of two threads wins it back (the stalled
+    used = run(300)  # count's re-try interval is 50 x its mean, ~170 calls here)
+    assert used[-100:].count(2) >= 97, used
     # Another size of call is measured on its own.
     assert policy.choose(("train", 5)) == 1 and policy.means(("train", 5)) == {}
 
