@@ -109,7 +109,8 @@ def batch_ready(X, Y, dtype, n_in, n_out):
     if type(X) is not np.ndarray or type(Y) is not np.ndarray:
         return False
     shape = X.shape
-    return (X.dtype == dtype and Y.dtype == dtype and len(shape) == 2 and shape[0] == n_in and shape[1] != 0 and Y.shape == (n_out, shape[1])
+    return (X.dtype == dtype and Y.dtype == dtype and len(shape) == 2 and shape[0] == n_in
+            and shape[1] != 0 and Y.shape == (n_out, shape[1])
             and X.flags.c_contiguous and Y.flags.c_contiguous)
 
 

@@ -158,7 +158,8 @@ def _blas_threads_seen_by(monkeypatch, module, names):
         original = getattr(module, name)
 
         def spy(*args, _original=original):
-            seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+            seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
+                         if i["user_api"] == "blas"})
             return _original(*args)
 
         monkeypatch.setattr(module, name, spy)
@@ -177,8 +178,8 @@ def test_fit_threads_argument_sets_blas_threads_for_that_fit_only(monkeypatch, t
     assert threads.get_num_threads() == 1  # the global setting is untouched
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", ValueError),
-                                        ("fast", ValueError), (True, TypeError)])
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                        ("2", ValueError), ("fast", ValueError), (True, TypeError)])
 def test_fit_threads_argument_validated(bad, error):
     net, X, Y = _net_and_batch([3, 4, 1], 8, np.float64)
     before = net._params.copy()
@@ -277,7 +278,8 @@ def test_threads_script_prints_every_setting(capsys):
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.startswith("tiny ")]
     settings = {" ".join(row[2:4]) for row in rows}
-    expected = {f"{what}, {n}" for what in ("train_step", "fit") for n in script._settings(threads.available_cores())}
+    counts = script._settings(threads.available_cores())
+    expected = {f"{what}, {n}" for what in ("train_step", "fit") for n in counts}
     assert settings == expected
     assert all(float(row[row.index("mean") + 1]) > 0 for row in rows)
     assert threads.get_num_threads() == 1
