@@ -19,7 +19,9 @@ Work buffers, for a batch of m samples (all flat, 1-D, the network's dtype):
 - ``scratch``: at least ``max(n_l * n_{l-1})``; only used when accumulating.
 """
 
-from ._jit import kernel
+from numba.extending import register_jitable
+
+from ._jit import HELPER_OPTIONS, kernel
 from .checks import batch_ok
 from .views import borrow2d
 from .activations import activation_backward
@@ -32,6 +34,15 @@ N_OUT = 1
 W_OFF = 2
 B_OFF = 3
 ACT = 4
+
+
+@register_jitable(**HELPER_OPTIONS)
+def output_offset(layout, m):
+    """Where the last layer's ``A[L]`` starts in ``acts`` for a batch of m samples."""
+    start = 0
+    for l in range(layout.shape[0] - 1):
+        start += layout[l, N_OUT] * m
+    return start
 
 
 @kernel
@@ -58,22 +69,24 @@ def network_forward(params, layout, X, acts, z_out):
     """
     L = layout.shape[0]
     m = X.shape[1]
-    n_in, n_out, wo, bo, act = layout[0, 0], layout[0, 1], layout[0, 2], layout[0, 3], layout[0, 4]
+    # Layer 1 reads X (C- or F-contiguous), the others a C-contiguous slice of acts: two
+    # array types, so layer 1 is called on its own.
+    n_in, n_out, wo, bo = layout[0, N_IN], layout[0, N_OUT], layout[0, W_OFF], layout[0, B_OFF]
     W = borrow2d(params, wo, n_out, n_in)
     b = borrow2d(params, bo, n_out, 1)
     A = borrow2d(acts, 0, n_out, m)
     Z = borrow2d(z_out, 0, n_out, m) if L == 1 else A
-    dense_forward(W, b, X, Z, A, act)
+    dense_forward(W, b, X, Z, A, layout[0, ACT])
     start = 0
     for l in range(1, L):
-        n_in, n_out, wo, bo, act = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3], layout[l, 4]
+        n_in, n_out, wo, bo = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
         A_prev = borrow2d(acts, start, n_in, m)
         start += n_in * m
         W = borrow2d(params, wo, n_out, n_in)
         b = borrow2d(params, bo, n_out, 1)
         A = borrow2d(acts, start, n_out, m)
         Z = borrow2d(z_out, 0, n_out, m) if l == L - 1 else A
-        dense_forward(W, b, A_prev, Z, A, act)
+        dense_forward(W, b, A_prev, Z, A, layout[l, ACT])
 
 
 @kernel
@@ -112,16 +125,14 @@ def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, ac
     L = layout.shape[0]
     m = X.shape[1]
     half = delta.size // 2
-    start = 0
-    for l in range(L - 1):
-        start += layout[l, N_OUT] * m
+    start = output_offset(layout, m)
     n_out = layout[L - 1, N_OUT]
     A = borrow2d(acts, start, n_out, m)
     dZ = borrow2d(delta, 0, n_out, m)
     loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ)
     side = 0
     for l in range(L - 1, 0, -1):
-        n_in, n_out, wo, bo = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
+        n_in, n_out, wo, bo = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
         W = borrow2d(params, wo, n_out, n_in)
         dW = borrow2d(grads, wo, n_out, n_in)
         db = borrow2d(grads, bo, n_out, 1)
@@ -132,7 +143,7 @@ def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, ac
         dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, True)
         activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
         dZ = dA_prev
-    n_in, n_out, wo, bo = layout[0, 0], layout[0, 1], layout[0, 2], layout[0, 3]
+    n_in, n_out, wo, bo = layout[0, N_IN], layout[0, N_OUT], layout[0, W_OFF], layout[0, B_OFF]
     W = borrow2d(params, wo, n_out, n_in)
     dW = borrow2d(grads, wo, n_out, n_in)
     db = borrow2d(grads, bo, n_out, 1)
@@ -147,13 +158,9 @@ def network_loss(params, layout, X, Y, acts, z_out, loss):
     code. ``acts`` and ``z_out`` are overwritten.
     """
     network_forward(params, layout, X, acts, z_out)
-    L = layout.shape[0]
     m = X.shape[1]
-    start = 0
-    for l in range(L - 1):
-        start += layout[l, N_OUT] * m
-    n_out = layout[L - 1, N_OUT]
-    A = borrow2d(acts, start, n_out, m)
+    n_out = layout[layout.shape[0] - 1, N_OUT]
+    A = borrow2d(acts, output_offset(layout, m), n_out, m)
     Z = borrow2d(z_out, 0, n_out, m)
     return loss_value(Z, A, Y, loss)
 

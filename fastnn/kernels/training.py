@@ -27,7 +27,7 @@ import numpy as np
 
 from ._jit import kernel
 from .views import borrow2d, view2d
-from .network import network_backward, network_loss
+from .network import N_OUT, network_backward, network_loss, output_offset
 from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
 from .regularization import scale_add_l2
 
@@ -68,12 +68,7 @@ def epoch_work_size(layout, batch_size):
 @kernel
 def output_view(acts, layout, m):
     """View of the last layer's activations ``A[L]`` in ``acts``, shape (n_L, m)."""
-    L = layout.shape[0]
-    start = 0
-    for l in range(L - 1):
-        start += layout[l, 1] * m
-    n_L = layout[L - 1, 1]
-    return view2d(acts, start, n_L, m)
+    return view2d(acts, output_offset(layout, m), layout[layout.shape[0] - 1, N_OUT], m)
 
 
 @kernel
