@@ -14,7 +14,6 @@ This module imports scikit-learn (an optional dependency); ``import fastnn`` doe
 
 import numbers
 import warnings
-from contextlib import nullcontext
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -368,10 +367,9 @@ class _BaseFastMLP(BaseEstimator):
 
         # One BLAS thread on a shared machine unless the user chose otherwise (threads=,
         # or fastnn.set_num_threads).
-        chosen = params["threads"]
         blas_work = batch_size * net._max_weights
         n_batches = -(-n_samples // batch_size)
-        with _threads.num_threads(chosen) if chosen is not None else nullcontext():
+        with _threads.for_call(params["threads"]):
             self.n_iter_ = 0
             for _ in range(params["max_iter"]):
                 if params["shuffle"]:
@@ -436,6 +434,14 @@ class _BaseFastMLP(BaseEstimator):
             self._no_improvement_count = 0
         if self.loss_curve_[-1] < self.best_loss_:
             self.best_loss_ = self.loss_curve_[-1]
+
+    def _validation_score(self, X_val_T, Y_val):
+        """The estimator's score (:meth:`_score_outputs`) of the held-out samples; NaN
+        when the network's outputs are not finite."""
+        out = self._net.predict(X_val_T).T
+        if not np.isfinite(out).all():
+            return np.nan
+        return self._score_outputs(Y_val, out)
 
     def _track_validation(self, X_val_T, Y_val, params):
         score = self._validation_score(X_val_T, Y_val)
@@ -613,11 +619,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     def _stratify(self):
         return True
 
-    def _validation_score(self, X_val_T, Y_val):
-        out = self._net.predict(X_val_T).T
-        if not np.isfinite(out).all():
-            return np.nan
-        return accuracy_score(self._decode(Y_val), self._decode(out))
+    def _score_outputs(self, Y, out):
+        return accuracy_score(self._decode(Y), self._decode(out))
 
     def _decode(self, out):
         if self.n_outputs_ == 1:
@@ -762,11 +765,8 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def _stratify(self):
         return False
 
-    def _validation_score(self, X_val_T, Y_val):
-        out = self._net.predict(X_val_T).T
-        if not np.isfinite(out).all():
-            return np.nan
-        return r2_score(Y_val, out)
+    def _score_outputs(self, Y, out):
+        return r2_score(Y, out)
 
     def partial_fit(self, X, y):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.

@@ -204,6 +204,12 @@ def _blas():
     return _controller
 
 
+def for_call(threads):
+    """Context manager for a ``threads=`` argument: :func:`num_threads` ``(threads)``
+    (validated there), or nothing when it is None (fastnn's setting stays)."""
+    return contextlib.nullcontext() if threads is None else num_threads(threads)
+
+
 @contextlib.contextmanager
 def training_threads(work, steps=1, kind="train"):
     """Apply the thread setting around one training call, then restore the BLAS state.
@@ -227,12 +233,8 @@ def training_threads(work, steps=1, kind="train"):
         return
     auto = _auto_policy() if n == AUTO else None
     if auto is not None:
-        if len(auto.candidates) == 1:
-            auto = None
-            n = 1
-        else:
-            key = (kind, work)
-            n = auto.choose(key)
+        key = (kind, work)
+        n = auto.choose(key)
     libs = blas.lib_controllers
     previous = [lib.get_num_threads() for lib in libs]
     for lib, old in zip(libs, previous):

@@ -333,10 +333,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     each epoch call. The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
     each measured on its batch just before that batch's update (as Keras does).
     """
-    if threads is None:
-        return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
-                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights)
-    with _threads.num_threads(threads):  # validates threads
+    with _threads.for_call(threads):
         return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
                     accumulate, callbacks, verbose, patience, min_delta, restore_best_weights)
 

@@ -45,30 +45,29 @@ def test_samples_in_rows_suggests_transposing(net):
         net.forward(np.zeros((5, 3)))
 
 
+def call_with_targets(net, method, Y):
+    """Call ``method`` ("loss", "train_step" or "backward") on X_OK with targets ``Y``."""
+    if method == "loss":
+        net.loss(X_OK, Y)
+    elif method == "train_step":
+        net.train_step(X_OK, Y, 0.1)
+    else:
+        net.forward(X_OK)
+        net.backward(Y)
+
+
 @pytest.mark.parametrize("method", ["loss", "train_step", "backward"])
 def test_Y_not_matching_the_output_layer(net, method):
     Y = np.zeros((3, 5))
     with raises(ValueError, "Y has 3 rows (outputs)", "2 are expected", "(3, 5)", "(2, samples)"):
-        if method == "loss":
-            net.loss(X_OK, Y)
-        elif method == "train_step":
-            net.train_step(X_OK, Y, 0.1)
-        else:
-            net.forward(X_OK)
-            net.backward(Y)
+        call_with_targets(net, method, Y)
 
 
 @pytest.mark.parametrize("method", ["loss", "train_step", "backward"])
 def test_Y_not_matching_the_sample_count_of_X(net, method):
     Y = np.zeros((2, 4))
     with raises(ValueError, "Y has 4 columns (samples)", "X has 5", "(2, 4)", "(2, 5)"):
-        if method == "loss":
-            net.loss(X_OK, Y)
-        elif method == "train_step":
-            net.train_step(X_OK, Y, 0.1)
-        else:
-            net.forward(X_OK)
-            net.backward(Y)
+        call_with_targets(net, method, Y)
 
 
 @pytest.mark.parametrize("shape", [(3,), (3, 5, 1), ()])
