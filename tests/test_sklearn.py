@@ -4,6 +4,7 @@ persistence, and accuracy next to scikit-learn's own MLPClassifier."""
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -555,3 +556,17 @@ def test_missing_scikit_learn_is_a_clear_import_error():
                           cwd=Path(fastnn.__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert 'pip install "fastnn[sklearn]"' in done.stdout
+
+
+def test_regressor_early_stopping_scores_validation_with_r2():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (300, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.05 * rng.standard_normal(300)
+    reg = FastMLPRegressor(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3,
+                           max_iter=60, learning_rate_init=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    scores = reg.validation_scores_
+    assert len(scores) == reg.n_iter_ and reg.best_validation_score_ == max(scores)
+    assert all(np.isfinite(scores)) and max(scores) <= 1.0 and max(scores) > 0.9  # R^2, not accuracy
