@@ -92,8 +92,8 @@ class FastnnStep:
         self.net.train_step(self.X, self.Y, LR)  # compile (or load the cache) + workspace
         net, ws = self.net, self.net._train_ws
         lo, hi = 0.0, 1.0  # bce targets
-        self._args = (net._params, net._grads, net._layout, self.X, self.Y, ws.acts, ws.z_out,
-                      ws.delta, ws.scratch, net._loss_code, LR, lo, hi)
+        self._args = (net.params, net.grads, net.kernel_buffers.layout, self.X, self.Y, ws.acts, ws.z_out,
+                      ws.delta, ws.scratch, net.kernel_buffers.loss, LR, lo, hi)
         self._kernel = knet.checked_train_step  # what Network.train_step calls
         self._work = m * net._max_weights
         from fastnn import threads

@@ -5,15 +5,15 @@ Data follows the seed's layout: one sample per COLUMN, ``X`` of shape
 """
 
 from . import datasets
+from ._version import __version__
+from .errors import DivergenceError
 from .gradcheck import gradcheck
 from .io import load
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD, Adam
 from .threads import get_num_threads, num_threads, set_num_threads
-from .training import DivergenceError, History
-
-__version__ = "0.1.0"
+from .training import History
 
 __all__ = [
     "Adam", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor", "History",

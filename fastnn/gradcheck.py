@@ -43,24 +43,24 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
     """
     eps = check_positive_float(eps, "eps")
     n_directions = check_positive_int(n_directions, "n_directions")
-    X = net._check_X(X)
-    Y = net._check_Y(Y, X.shape[1])
-    params, grads = net._params, net._grads
-    saved_params, saved_grads, saved_zero = params.copy(), grads.copy(), net._grads_zero
+    X = net.check_inputs(X)
+    Y = net.check_targets(Y, X.shape[1])
+    params, grads = net.params, net.grads
+    saved_params, saved_grads = params.copy(), grads.copy()
     try:
         net.zero_grad()
         net.forward(X)
         net.backward(Y)
         analytic = grads.astype(np.float64)
-        loss = abs(net._loss_checked(X, Y))
+        loss = abs(net.loss(X, Y))
         rounding = np.finfo(np.float64).eps * loss / eps
         floor = max(1e-3 * np.abs(analytic).max(), 1e7 * rounding, np.finfo(np.float64).tiny)
 
         def slope(direction):
             params[...] = saved_params + eps * direction
-            plus = net._loss_checked(X, Y)
+            plus = net.loss(X, Y)
             params[...] = saved_params - eps * direction
-            minus = net._loss_checked(X, Y)
+            minus = net.loss(X, Y)
             params[...] = saved_params
             return (plus - minus) / (2 * eps)
 
@@ -83,5 +83,4 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
     finally:
         params[...] = saved_params
         grads[...] = saved_grads
-        net._grads_zero = saved_zero
-        net._X = None
+        net.buffers_changed()

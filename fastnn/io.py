@@ -27,25 +27,21 @@ import zlib
 import numpy as np
 
 from ._validation import check_path
+from ._version import __version__
+from .kernels.activations import CODES as ACTIVATIONS
+from .losses import LOSSES
+from .network import Network
 
 FORMAT = "fastnn.Network"
 VERSION = 1
 _KEYS = {"header", "params"}
 
 
-def _header(net):
-    from . import __version__
-
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "fastnn_version": __version__,
-        "sizes": net.sizes,
-        "activations": [layer.activation for layer in net.layers],
-        "loss": net.loss_name,
-        "dtype": net.dtype.name,
-        "n_params": int(net.n_params),
-    }
+def header(net):
+    """The header of ``net``'s file: the format, versions, :meth:`Network.config` and
+    ``n_params``."""
+    return {"format": FORMAT, "version": VERSION, "fastnn_version": __version__, **net.config(),
+            "n_params": int(net.n_params)}
 
 
 STALE_TMP_SECONDS = 3600
@@ -79,19 +75,17 @@ def save(net, path):
     net : Network
     path : str or path-like
     """
-    from .network import Network
-
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
     path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
-    header = np.frombuffer(json.dumps(_header(net)).encode("utf-8"), dtype=np.uint8)
+    header_bytes = np.frombuffer(json.dumps(header(net)).encode("utf-8"), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, header=header, params=net._params)
+            np.savez(handle, header=header_bytes, params=net.params)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -172,9 +166,6 @@ def _read_open(handle):
 
 def _check_header(header, params):
     """Validated (sizes, activations, loss, dtype), or raise _Invalid."""
-    from .kernels.activations import CODES as ACTIVATIONS
-    from .network import LOSSES
-
     if header.get("format") != FORMAT:
         raise _Invalid(f"'format' is {header.get('format')!r}, expected {FORMAT!r}")
     version = header.get("version")
@@ -246,22 +237,15 @@ def load(path):
     >>> fastnn.load(path).sizes
     [2, 8, 1]
     """
-    from .layers import Dense
-    from .network import Network
-
     path = check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path!r}")
     try:
         header, params = _read(path)
-        sizes, activations, loss, dtype = _check_header(header, params)
-        layers = [Dense(n_in, n_out, activation, dtype, seed=0)
-                  for n_in, n_out, activation in zip(sizes[:-1], sizes[1:], activations)]
+        sizes, activations, loss, _ = _check_header(header, params)
         try:
-            net = Network(layers, loss=loss, dtype=dtype)
+            return Network.from_params(sizes, activations, params, loss=loss)
         except (TypeError, ValueError) as err:
             raise _Invalid(f"inconsistent header ({err})") from None
     except _Invalid as err:
         raise ValueError(f"{path!r} is not a valid fastnn model file: {err}") from None
-    net._params[...] = params
-    return net

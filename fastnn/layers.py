@@ -52,9 +52,9 @@ class Dense:
         Accumulated gradient of the loss with respect to ``W``.
     db : ndarray of shape (n_out, 1)
         Accumulated gradient with respect to ``b``.
-
-    Once the layer is part of a :class:`~fastnn.Network`, these four are views into
-    the network's flat parameter and gradient buffers.
+    network : Network or None
+        The network this layer belongs to. Once it is part of one, ``W``, ``b``, ``dW``
+        and ``db`` are views into the network's flat parameter and gradient buffers.
 
     Examples
     --------
@@ -82,7 +82,25 @@ class Dense:
         self.b = np.zeros((self.n_out, 1), dtype=self.dtype)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
-        self._owner = None
+        self.network = None
+
+    @classmethod
+    def empty(cls, n_in, n_out, activation, dtype):
+        """A layer without parameters of its own, for a Network that binds it to flat
+        parameters it already has (:meth:`Network.from_params`): nothing is drawn."""
+        layer = cls.__new__(cls)
+        layer.n_in = check_positive_int(n_in, "n_in")
+        layer.n_out = check_positive_int(n_out, "n_out")
+        layer.activation = check_activation(activation)
+        layer.dtype = check_dtype(dtype)
+        layer.W = layer.b = layer.dW = layer.db = layer.network = None
+        return layer
+
+    def attach(self, network, W, b, dW, db):
+        """Make ``W``, ``b``, ``dW``, ``db`` the given views of ``network``'s flat buffers."""
+        self.network = network
+        self.dtype = W.dtype
+        self.W, self.b, self.dW, self.db = W, b, dW, db
 
     @property
     def n_params(self):

@@ -3,46 +3,49 @@
 import numpy as np
 
 from . import threads as _threads
-from ._validation import (as_matrix, check_choice, check_dtype, check_positive_float, check_positive_int,
-                          batch_ready, check_seed, is_ready)
+from ._validation import (as_matrix, batch_ready, check_dtype, check_positive_float, check_positive_int,
+                          check_seed, is_ready)
+from .errors import update_refused
 from .kernels import network as knet
-from .kernels.checks import all_finite, all_in_range
 from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
+from .kernels.bundles import BAD_BATCH, OK, NetBuffers
+from .kernels.checks import all_finite, all_in_range
 from .kernels.losses import CODES as LOSS_CODES
+from .kernels.training import count_correct, output_view
 from .layers import Dense, check_activation
+from .losses import LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
+from .training import fit
 
-LOSSES = {
-    "bce": "bce", "binary_crossentropy": "bce", "log_loss": "bce",
-    "cce": "cce", "categorical_crossentropy": "cce", "ce": "cce", "cross_entropy": "cce",
-    "mse": "mse", "mean_squared_error": "mse",
-}
-"""Accepted loss names -> canonical name."""
-
-OUTPUT_ACTIVATION = {"bce": "sigmoid", "cce": "softmax", "mse": "identity"}
-"""The output activation each loss implies (bce and cce require it)."""
-
-TARGET_RANGE = {"bce": (0.0, 1.0), "cce": (0.0, 1.0), "mse": (-np.inf, np.inf)}
-"""The values each loss accepts as targets (finite in every case)."""
+__all__ = ["LOSSES", "OUTPUT_ACTIVATION", "PREDICT_CHUNK", "TARGET_RANGE", "Network", "Workspace"]
 
 PREDICT_CHUNK = 4096
-"""Samples per kernel call in :meth:`Network.predict`, to bound its memory."""
+"""Samples per kernel call in predict, loss and evaluate, to bound their memory."""
 
 
 class Workspace:
-    """Flat work buffers for batches of up to ``capacity`` samples (see kernels.network)."""
+    """One flat work array for batches of up to ``capacity`` samples, carved into the
+    buffers the network kernels use by :func:`fastnn.kernels.network.carve`.
 
-    def __init__(self, sizes, max_weights, capacity, dtype):
+    Parameters
+    ----------
+    layout : int64 ndarray of shape (L, 5)
+    capacity : int
+    dtype : numpy dtype
+    training : bool
+        Also the buffers a backward pass needs (a forward pass needs ``acts``, ``z_out``).
+    """
+
+    def __init__(self, layout, capacity, dtype, training):
         self.capacity = capacity
-        self.acts = np.empty(capacity * sum(sizes), dtype=dtype)
-        self.z_out = np.empty(capacity * sizes[-1], dtype=dtype)
-        self.delta = np.empty(2 * capacity * max(sizes), dtype=dtype)
-        self.scratch = np.empty(max_weights, dtype=dtype)
+        self.training = training
+        self.work = np.empty(knet.work_size(layout, capacity, training), dtype=dtype)
+        self.acts, self.z_out, self.delta, _, _, self.scratch = knet.work_views(
+            self.work, layout, capacity, training)
 
-    def output(self, sizes, m):
-        """View of the last layer's activations for a batch of m, shape (n_L, m)."""
-        start = m * sum(sizes[:-1])
-        return self.acts[start : start + m * sizes[-1]].reshape(sizes[-1], m)
+    def fits(self, m, training):
+        """Whether this work space serves a batch of m samples (and a backward pass)."""
+        return m <= self.capacity and (self.training or not training)
 
 
 class Network:
@@ -96,7 +99,7 @@ class Network:
 
     def __init__(self, layers, loss="bce", dtype=None, seed=0, activation="sigmoid",
                  output_activation=None):
-        self.loss_name = check_choice(loss, "loss", LOSSES)
+        self.loss_name = check_loss(loss)
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of layer sizes or of Dense layers; got {type(layers).__name__}")
         layers = list(layers)
@@ -109,12 +112,54 @@ class Network:
             self.dtype = check_dtype(dtype) if dtype is not None else np.dtype(np.float32)
             built = self._build(layers, seed, activation, output_activation)
         self._check_chain(built)
-        self.layers = built
-        self._allocate()
-        self._train_ws = None
-        self._eval_ws = None
-        self._X = None
-        self._grads_zero = True
+        params = np.empty(sum(layer.n_params for layer in built), dtype=self.dtype)
+        offset = 0
+        for layer in built:
+            params[offset : offset + layer.n_in * layer.n_out] = layer.W.ravel()
+            offset += layer.n_in * layer.n_out
+            params[offset : offset + layer.n_out] = layer.b.ravel()
+            offset += layer.n_out
+        self._bind(built, params)
+
+    @classmethod
+    def from_params(cls, sizes, activations, params, loss="bce"):
+        """A network with the given flat parameters (copied), without drawing an init.
+
+        The one way fastnn rebuilds a network: :func:`fastnn.load`, unpickling and the
+        scikit-learn estimators use it.
+
+        Parameters
+        ----------
+        sizes : list of int
+            ``[n_0, ..., n_L]``.
+        activations : list of str
+            One per layer.
+        params : ndarray of shape (p,), float32 or float64
+            Every layer's ``W`` (row-major) then ``b``, as :attr:`params`; its dtype is
+            the network's.
+        loss : str, default "bce"
+        """
+        built = cls.__new__(cls)
+        built._restore({"sizes": list(sizes), "activations": list(activations), "loss": loss,
+                        "params": params})
+        return built
+
+    def _restore(self, config):
+        """Build from a ``config`` dict (see :meth:`config`) plus its ``params``."""
+        self.loss_name = check_loss(config["loss"])
+        params = np.array(config["params"], copy=True, order="C")
+        self.dtype = check_dtype(params.dtype, "params")
+        sizes, activations = config["sizes"], config["activations"]
+        if len(activations) != len(sizes) - 1:
+            raise ValueError(f"activations needs one name per layer ({len(sizes) - 1}); got {len(activations)}")
+        layers = [Dense.empty(n_in, n_out, activation, self.dtype)
+                  for n_in, n_out, activation in zip(sizes[:-1], sizes[1:], activations)]
+        self._check_chain(layers)
+        expected = sum(layer.n_params for layer in layers)
+        if params.shape != (expected,):
+            raise ValueError(f"params must have shape ({expected},) for sizes {list(sizes)}; "
+                             f"got {params.shape}")
+        self._bind(layers, params)
 
     # ----------------------------------------------------------------- construction
 
@@ -157,7 +202,7 @@ class Network:
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("the same Dense object appears twice in layers; create one per position")
         for i, layer in enumerate(layers):
-            if layer._owner is not None and layer._owner is not self:
+            if layer.network is not None and layer.network is not self:
                 raise ValueError(
                     f"layers[{i}] already belongs to another Network; create a new Dense "
                     f"(or copy.deepcopy it) to use it here"
@@ -170,51 +215,92 @@ class Network:
                 f"activation is {last!r}"
             )
 
-    def _allocate(self):
-        """Move every layer's parameters into flat buffers and rebind them as views."""
+    def _bind(self, layers, params):
+        """Own the flat ``params`` and zero gradients; make every layer's ``W``, ``b``,
+        ``dW``, ``db`` views into them."""
         rows, offset = [], 0
-        for layer in self.layers:
+        for layer in layers:
             w_off, b_off = offset, offset + layer.n_out * layer.n_in
             rows.append([layer.n_in, layer.n_out, w_off, b_off, ACTIVATION_CODES[layer.activation]])
             offset = b_off + layer.n_out
-        self._layout = np.array(rows, dtype=np.int64)
-        self._params = np.empty(offset, dtype=self.dtype)
-        self._grads = np.zeros(offset, dtype=self.dtype)
-        for layer, (n_in, n_out, w_off, b_off, _) in zip(self.layers, rows):
-            self._params[w_off:b_off] = layer.W.ravel()
-            self._params[b_off : b_off + n_out] = layer.b.ravel()
-            layer.dtype = self.dtype
-        self._bind_views()
-        self._sizes = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
-        self._max_weights = max(layer.n_in * layer.n_out for layer in self.layers)
-        self._loss_code = LOSS_CODES[self.loss_name]
+        layout = np.array(rows, dtype=np.int64)
+        grads = np.zeros_like(params)
+        # The flat buffers the kernels read and write (the interface fastnn's other modules
+        # use); whoever writes them outside forward/backward calls buffers_changed().
+        self.kernel_buffers = NetBuffers(params, grads, layout, LOSS_CODES[self.loss_name])
+        for layer, (n_in, n_out, w_off, b_off, _) in zip(layers, rows):
+            layer.attach(self, params[w_off:b_off].reshape(n_out, n_in),
+                         params[b_off : b_off + n_out].reshape(n_out, 1),
+                         grads[w_off:b_off].reshape(n_out, n_in),
+                         grads[b_off : b_off + n_out].reshape(n_out, 1))
+        self.layers = layers
+        self._sizes = [layers[0].n_in] + [layer.n_out for layer in layers]
+        self._max_weights = max(layer.n_in * layer.n_out for layer in layers)
+        self._train_ws = None
+        self._X = None  # the checked input of the pending forward pass
+        self._grads_zero = True  # the gradients are known to be zero
 
-    def _bind_views(self):
-        """Point every layer's ``W``, ``b``, ``dW``, ``db`` into the flat buffers."""
-        for layer, (n_in, n_out, w_off, b_off, _) in zip(self.layers, self._layout):
-            layer.W = self._params[w_off:b_off].reshape(n_out, n_in)
-            layer.b = self._params[b_off : b_off + n_out].reshape(n_out, 1)
-            layer.dW = self._grads[w_off:b_off].reshape(n_out, n_in)
-            layer.db = self._grads[b_off : b_off + n_out].reshape(n_out, 1)
-            layer._owner = self
+    def config(self):
+        """What defines the network besides its parameters: ``{"sizes", "activations",
+        "loss", "dtype"}`` (JSON-able; the header of a saved file)."""
+        return {"sizes": self.sizes, "activations": [layer.activation for layer in self.layers],
+                "loss": self.loss_name, "dtype": self.dtype.name}
 
     def __getstate__(self):
-        # Pickle and deepcopy copy each view on its own; the flat buffers are the truth,
-        # and the views are bound to them again in __setstate__. Work spaces are rebuilt.
-        state = self.__dict__.copy()
-        state.update(_train_ws=None, _eval_ws=None, _X=None)
+        # The flat buffers are the truth: pickle and deepcopy rebuild the layers' views
+        # from them (from_params), and drop the work space and pending forward pass.
+        state = self.config()
+        state.update(params=self.params, grads=self.grads, grads_zero=self._grads_zero)
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._bind_views()
+        self._restore(state)
+        self.grads[...] = state["grads"]
+        self._grads_zero = state["grads_zero"]
 
-    def _workspace(self, current, m):
-        if current is None or current.capacity < m:
-            current = Workspace(self._sizes[1:], self._max_weights, m, self.dtype)
-        return current
+    def buffers_changed(self):
+        """Restore the invariants after the flat buffers were written outside
+        :meth:`forward`/:meth:`backward` (by a kernel, a restore, an assignment): the pending
+        forward pass is dropped and the gradients are no longer known to be zero."""
+        self._X = None
+        self._grads_zero = False
+
+    def _workspace(self, m):
+        """The training work space, grown to m samples if needed."""
+        ws = self._train_ws
+        if ws is None or ws.capacity < m:
+            self._train_ws = ws = Workspace(self.kernel_buffers.layout, m, self.dtype, True)
+        return ws
+
+    def _output(self, acts, m):
+        """View of ``A[L]`` in ``acts`` for a batch of m (:func:`~fastnn.kernels.network.output_offset`)."""
+        start = m * sum(self._sizes[1:-1])
+        return acts[start : start + m * self._sizes[-1]].reshape(self._sizes[-1], m)
 
     # ----------------------------------------------------------------- properties
+
+    @property
+    def params(self):
+        """ndarray of shape (p,): every parameter, flat (each layer's ``W`` row-major, then
+        ``b``). The layers' ``W`` and ``b`` are views into it: writing changes the network."""
+        return self.kernel_buffers.params
+
+    @params.setter
+    def params(self, values):
+        # Assigning copies the values in (``net.params += d`` works in place), so that the
+        # layers' views stay bound to the buffer.
+        params = self.kernel_buffers.params
+        if values is not params:
+            values = np.asarray(values)
+            if values.shape != params.shape:
+                raise ValueError(f"params must have shape {params.shape}; got {values.shape}")
+            params[...] = values
+        self.buffers_changed()
+
+    @property
+    def grads(self):
+        """ndarray of shape (p,): the accumulated gradients, laid out as :attr:`params`."""
+        return self.kernel_buffers.grads
 
     @property
     def n_inputs(self):
@@ -234,7 +320,11 @@ class Network:
     @property
     def n_params(self):
         """Number of trainable parameters."""
-        return self._params.size
+        return self.params.size
+
+    def product_size(self, m):
+        """Multiply-adds of the largest matrix product for a batch of m (thread policy)."""
+        return m * self._max_weights
 
     def __repr__(self):
         acts = ", ".join(layer.activation for layer in self.layers)
@@ -242,10 +332,24 @@ class Network:
 
     # ----------------------------------------------------------------- validation
 
-    def _check_X(self, X, name="X"):
+    def check_inputs(self, X, name="X"):
+        """``X`` checked and converted: (n_0, m), the network's dtype, C-contiguous, finite."""
         return as_matrix(X, name, self.dtype, rows=self.n_inputs, what="features")
 
-    def _check_Y(self, Y, m, name="Y", cols_of="X"):
+    def check_targets(self, Y, m, name="Y", cols_of="X", labels=False):
+        """``Y`` checked and converted: (n_L, m), the network's dtype, within the loss's range.
+
+        Parameters
+        ----------
+        Y : array_like of shape (n_L, m), or (m,) with ``labels``
+        m : int
+            The sample count of ``cols_of``.
+        labels : bool, default False
+            Accept 1-D ``Y`` of length m: the single output row when the network has one
+            output, else integer class labels 0..n_L-1, one-hot encoded.
+        """
+        if labels:
+            Y = self._from_labels(Y, name)
         if self.loss_name != "mse":
             # One pass checks both finiteness and the range of an array that needs no
             # conversion (the per-step case).
@@ -259,9 +363,34 @@ class Network:
             )
         return Y
 
+    def _from_labels(self, Y, name):
+        """1-D labels as the output row or one-hot columns; anything else as it is."""
+        array = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
+        if array.ndim != 1 or array.dtype.kind not in "biuf":
+            return Y
+        n = self.n_outputs
+        if n == 1:
+            return array.reshape(1, -1)
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
+            raise ValueError(
+                f"{name} is 1-D, so it must hold integer class labels 0..{n - 1} "
+                f"for a network with {n} outputs; got non-integer values"
+            )
+        # The range is checked before the cast: 1e30 or 2**64 - 1 do not fit in int64.
+        if array.size and (array.min() < 0 or array.max() >= n):
+            raise ValueError(
+                f"{name} holds class labels in [{array.min()}, {array.max()}] but the network "
+                f"has {n} outputs (labels 0..{n - 1})"
+            )
+        labels = array.astype(np.int64)
+        onehot = np.zeros((n, labels.size), dtype=self.dtype)
+        onehot[labels, np.arange(labels.size)] = 1
+        return onehot
+
     def _overflow(self, what, X, Y=None, names=("X", "Y")):
         """The ValueError for a non-finite result from finite, checked inputs."""
-        if not np.isfinite(self._params).all():
+        params = self.params
+        if not np.isfinite(params).all():
             return ValueError(
                 f"the network's weights hold NaN or infinity, so its {what} for {names[0]} are not "
                 f"finite; re-initialize or load the network"
@@ -269,23 +398,12 @@ class Network:
         largest = f"the largest |{names[0]}| is {float(np.abs(X).max()):.3g}"
         if Y is not None:
             largest += f", the largest |{names[1]}| is {float(np.abs(Y).max()):.3g}"
-        largest += f", the largest |weight| is {float(np.abs(self._params).max()):.3g}"
+        largest += f", the largest |weight| is {float(np.abs(params).max()):.3g}"
         fix = names[0] if Y is None else f"{names[0]} (and {names[1]} for 'mse')"
         return ValueError(
             f"the network's {what} for {names[0]} overflow {self.dtype.name} ({largest}); "
             f"scale {fix}, e.g. standardize each feature, or retrain with a smaller learning rate"
         )
-
-    def _diverged(self, lr, X=None):
-        """The DivergenceError for an update that was refused (the weights are unchanged)."""
-        from .training import DivergenceError
-
-        cause = f"lower lr (got {lr:g})"
-        if X is not None:
-            cause += f" or scale X (the largest |X| is {float(np.abs(X).max()):.3g})"
-        return DivergenceError(
-            f"the update made weights NaN or infinite ({self.dtype.name} overflow); the network "
-            f"keeps its weights from before the update. To fix it, {cause}", None, None, None)
 
     # ----------------------------------------------------------------- computation
 
@@ -303,11 +421,11 @@ class Network:
         ndarray of shape (n_L, m), the network's dtype
             ``A[L]``, a new array.
         """
-        checked = self._check_X(X)
+        checked = self.check_inputs(X)
         m = checked.shape[1]
-        self._train_ws = ws = self._workspace(self._train_ws, m)
-        knet.network_forward(self._params, self._layout, checked, ws.acts, ws.z_out)
-        out = ws.output(self._sizes[1:], m)
+        ws = self._workspace(m)
+        knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
+        out = self._output(ws.acts, m)
         if not all_finite(out.reshape(-1)):
             self._X = None
             raise self._overflow("outputs", checked)
@@ -329,22 +447,23 @@ class Network:
         """
         if self._X is None:
             raise RuntimeError("backward() needs a forward(X) first (and again after each step())")
-        Y = self._check_Y(Y, self._X.shape[1])
+        Y = self.check_targets(Y, self._X.shape[1])
         ws = self._train_ws
-        before = None if self._grads_zero else self._grads.copy()
-        knet.network_backward(self._params, self._grads, self._layout, self._X, Y, ws.acts,
-                              ws.delta, ws.scratch, self._loss_code, not self._grads_zero)
-        if not all_finite(self._grads):
+        grads = self.grads
+        before = None if self._grads_zero else grads.copy()
+        knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                              not self._grads_zero)
+        if not all_finite(grads):
             if before is None:
-                self._grads.fill(0)
+                grads.fill(0)
             else:
-                np.copyto(self._grads, before)
+                np.copyto(grads, before)
             raise self._overflow("gradients", self._X, Y)
         self._grads_zero = False
 
     def zero_grad(self):
         """Set every gradient buffer to zero."""
-        self._grads.fill(0)
+        self.grads.fill(0)
         self._grads_zero = True
 
     def step(self, lr):
@@ -354,10 +473,18 @@ class Network:
         last forward pass is discarded: call :meth:`forward` before :meth:`backward`.
         """
         lr = check_positive_float(lr, "lr")
-        applied = kopt.sgd_update_checked(self._params, self._grads, lr)
+        applied = kopt.sgd_update_checked(self.params, self.grads, lr)
         self._X = None
         if not applied:
-            raise self._diverged(lr)
+            raise update_refused(self.dtype, lr)
+
+    def kernel_step_args(self, X, Y, lr):
+        """The arguments of :func:`~fastnn.kernels.network.checked_train_step` for a batch
+        ``X`` (n_0, m), ``Y`` (n_L, m) already in the network's dtype and layout (what
+        :meth:`train_step` calls; benchmarks time the kernel alone with them)."""
+        ws = self._workspace(X.shape[1])
+        lo, hi = TARGET_RANGE[self.loss_name]
+        return (*self.kernel_buffers, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
 
     def train_step(self, X, Y, lr):
         """Forward, backward and gradient descent on one batch in one kernel call.
@@ -368,20 +495,13 @@ class Network:
         -------
         None
         """
-        dtype = self.dtype
-        lo, hi = TARGET_RANGE[self.loss_name]
         sizes = self._sizes
-        if not batch_ready(X, Y, dtype, sizes[0], sizes[-1]):
-            X = self._check_X(X)  # the full checks: they raise the precise error
-            Y = self._check_Y(Y, X.shape[1])
+        if not batch_ready(X, Y, self.dtype, sizes[0], sizes[-1]):
+            X = self.check_inputs(X)  # the full checks: they raise the precise error
+            Y = self.check_targets(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
-        m = X.shape[1]
-        ws = self._train_ws
-        if ws is None or ws.capacity < m:
-            self._train_ws = ws = self._workspace(ws, m)
-        args = (self._params, self._grads, self._layout, X, Y, ws.acts, ws.z_out,
-                ws.delta, ws.scratch, self._loss_code, lr, lo, hi)
-        work = m * self._max_weights
+        args = self.kernel_step_args(X, Y, lr)
+        work = self.product_size(X.shape[1])
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
         # read-only pass): otherwise they are left as they were.
@@ -390,38 +510,53 @@ class Network:
         else:
             with _threads.training_threads(work):
                 status = knet.checked_train_step(*args)
-        if status == knet.STEP_BAD_BATCH:
-            self._check_X(X)  # the full checks raise the precise error
-            self._check_Y(Y, m)
+        if status == BAD_BATCH:
+            self.check_inputs(X)  # the full checks raise the precise error
+            self.check_targets(Y, X.shape[1])
             raise RuntimeError("fastnn bug: the step kernel refused a batch that the full checks accept")
-        self._grads_zero = False
-        self._X = None
-        if status == knet.STEP_REFUSED:
-            raise self._diverged(lr, X)
+        self.buffers_changed()
+        if status != OK:
+            raise update_refused(self.dtype, lr, X)
 
-    def _eval_chunks(self, X, Y):
-        """Yield ``(X_part, Y_part, workspace)`` over at most ``PREDICT_CHUNK`` samples.
+    def _forward_chunks(self, X, Y=None, out=None, count=False, names=("X", "Y")):
+        """The one chunked forward loop of :meth:`predict`, :meth:`loss` and :meth:`evaluate`.
 
-        Bounds the memory of loss/evaluate by one chunk's work space, whatever m is.
+        Runs over checked ``X`` (and ``Y``) in chunks of at most :data:`PREDICT_CHUNK`
+        samples (bounded memory, a work space of its own: the pending forward pass and
+        other threads' calls are not disturbed). Fills ``out`` (n_L, m) when given.
+
+        Returns
+        -------
+        (float or None, int)
+            With ``Y``: the mean loss (the sample-weighted mean over chunks) and, with
+            ``count``, the correctly classified samples (:func:`count_correct`).
         """
         m = X.shape[1]
         chunk = min(m, PREDICT_CHUNK)
-        self._eval_ws = ws = self._workspace(self._eval_ws, chunk)
-        for start in range(0, m, chunk):
-            if chunk == m:
-                yield X, Y, ws
-            else:
-                yield (np.ascontiguousarray(X[:, start : start + chunk]),
-                       np.ascontiguousarray(Y[:, start : start + chunk]), ws)
-
-    def _loss_checked(self, X, Y):
-        """Mean loss of checked ``X``, ``Y``: the sample-weighted mean over chunks."""
-        parts = [(knet.network_loss(self._params, self._layout, xs, ys, ws.acts, ws.z_out,
-                                    self._loss_code), xs.shape[1])
-                 for xs, ys, ws in self._eval_chunks(X, Y)]
-        if len(parts) == 1:
-            return float(parts[0][0])
-        return float(sum(loss * m for loss, m in parts) / X.shape[1])
+        params, _, layout, loss = self.kernel_buffers
+        ws = Workspace(layout, chunk, self.dtype, False)
+        parts, correct = [], 0
+        with _threads.training_threads(self.product_size(chunk), -(-m // chunk), "forward"):
+            for start in range(0, m, chunk):
+                xs = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
+                n = xs.shape[1]
+                if Y is None:
+                    knet.network_forward(params, layout, xs, ws.acts, ws.z_out)
+                else:
+                    ys = Y if chunk == m else np.ascontiguousarray(Y[:, start : start + chunk])
+                    parts.append((knet.network_loss(params, layout, loss, xs, ys, ws.acts, ws.z_out), n))
+                    if count:
+                        correct += count_correct(output_view(ws.acts, layout, n), ys)
+                if out is not None:
+                    out[:, start : start + n] = self._output(ws.acts, n)
+        if Y is None:
+            if out is not None and not all_finite(out.reshape(-1)):
+                raise self._overflow("outputs", X)
+            return None, 0
+        J = parts[0][0] if len(parts) == 1 else sum(value * n for value, n in parts) / m
+        if not np.isfinite(J):
+            raise self._overflow("loss", X, Y, names)
+        return float(J), correct
 
     def loss(self, X, Y):
         """Mean loss over the samples of ``X``.
@@ -439,12 +574,9 @@ class Network:
         -------
         float
         """
-        X = self._check_X(X)
-        Y = self._check_Y(Y, X.shape[1])
-        J = self._loss_checked(X, Y)
-        if not np.isfinite(J):
-            raise self._overflow("loss", X, Y)
-        return J
+        X = self.check_inputs(X)
+        Y = self.check_targets(Y, X.shape[1])
+        return self._forward_chunks(X, Y)[0]
 
     def predict(self, X):
         """Network outputs for ``X``, computed in chunks without touching training state.
@@ -457,22 +589,49 @@ class Network:
         -------
         ndarray of shape (n_L, m), the network's dtype
         """
-        X = self._check_X(X)
-        m = X.shape[1]
-        chunk = min(m, PREDICT_CHUNK)
-        ws = Workspace(self._sizes[1:], 0, chunk, self.dtype)
-        out = np.empty((self.n_outputs, m), dtype=self.dtype)
-        with _threads.training_threads(chunk * self._max_weights, -(-m // chunk), "forward"):
-            for start in range(0, m, chunk):
-                part = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
-                knet.network_forward(self._params, self._layout, part, ws.acts, ws.z_out)
-                out[:, start : start + part.shape[1]] = ws.output(self._sizes[1:], part.shape[1])
-        if not all_finite(out.reshape(-1)):
-            raise self._overflow("outputs", X)
+        X = self.check_inputs(X)
+        out = np.empty((self.n_outputs, X.shape[1]), dtype=self.dtype)
+        self._forward_chunks(X, out=out)
         return out
 
+    def evaluate(self, X, Y):
+        """Mean loss and accuracy of the network on ``X``, ``Y``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+        Y : array_like of shape (n_L, m), or 1-D labels of shape (m,)
+
+        Returns
+        -------
+        (float, float)
+            The loss (as :meth:`loss`) and the accuracy: the fraction of samples whose
+            ``argmax`` output matches the ``argmax`` target (several outputs), or whose
+            output and target fall on the same side of 0.5 (one output).
+        """
+        X = self.check_inputs(X)
+        Y = self.check_targets(Y, X.shape[1], labels=True)
+        return self.evaluate_checked(X, Y)
+
+    def evaluate_checked(self, X, Y, names=("X", "Y")):
+        """:meth:`evaluate` of ``X``, ``Y`` already checked (fit's validation data, named
+        ``names`` in an overflow error)."""
+        J, correct = self._forward_chunks(X, Y, count=True, names=names)
+        return J, correct / X.shape[1]
+
+    def predict_classes(self, X):
+        """Predicted class per sample: argmax of the outputs, or ``output > 0.5`` for one.
+
+        Returns
+        -------
+        int64 ndarray of shape (m,)
+        """
+        A = self.predict(X)
+        if A.shape[0] == 1:
+            return (A[0] > 0.5).astype(np.int64)
+        return np.argmax(A, axis=0).astype(np.int64)
+
     # ----------------------------------------------------------------- training and I/O
-    # Thin delegates: the work is done in fastnn.training and fastnn.io.
 
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
@@ -495,37 +654,15 @@ class Network:
         >>> net.predict_classes(X)
         array([0, 1, 1, 0])
         """
-        from .training import fit
-
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
                    min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads)
 
-    def evaluate(self, X, Y):
-        """Mean loss and accuracy on ``X``, ``Y`` (see :func:`fastnn.training.evaluate`).
-
-        Returns
-        -------
-        (float, float)
-        """
-        from .training import evaluate
-
-        return evaluate(self, X, Y)
-
-    def predict_classes(self, X):
-        """Predicted class per sample: argmax of the outputs, or ``output > 0.5`` for one.
-
-        Returns
-        -------
-        int64 ndarray of shape (m,)
-        """
-        from .training import predict_classes
-
-        return predict_classes(self, X)
-
     def save(self, path):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
+        # The package's one lazy import: fastnn.io builds networks (load), so it imports
+        # this module, not the other way round.
         from .io import save
 
         save(self, path)

@@ -12,7 +12,9 @@ import weakref
 import numpy as np
 
 from ._validation import check_choice, check_positive_float
+from .errors import update_refused
 from .kernels import optimizers as kopt
+from .kernels.bundles import NetBuffers, OptBuffers
 
 
 def _check_fraction(value, name):
@@ -44,7 +46,7 @@ class Optimizer:
         self.lr = lr
         self._net = None
         self._state = None
-        self._steps = np.zeros(1, dtype=np.int64)
+        self._steps = 0
         self._backup = None  # params + state before a step(net), to undo an overflow
 
     @property
@@ -57,22 +59,51 @@ class Optimizer:
 
     @property
     def steps(self):
-        return int(self._steps[0])
+        """Updates done since the state was (re)allocated (Adam's ``t``)."""
+        return self._steps
 
-    def _bind(self, net):
+    @steps.setter
+    def steps(self, value):
+        self._steps = int(value)
+
+    @property
+    def state(self):
+        """The flat state (momentum buffer, or Adam's two moments one after the other), or
+        None before the first use; updated in place by the kernels."""
+        return self._state
+
+    def bind(self, net):
         """Allocate zero state for ``net`` unless this optimizer is already bound to it."""
         if self._net is not None and self._net() is net and self._state.dtype == net.dtype \
                 and self._state.size == self.state_per_param * net.n_params:
             return
         self._net = weakref.ref(net)
         self._state = np.zeros(self.state_per_param * net.n_params, dtype=net.dtype)
-        self._steps[0] = 0
+        self._steps = 0
+
+    def kernel_buffers(self, net):
+        """:class:`~fastnn.kernels.bundles.OptBuffers` for updating ``net`` (bound first)."""
+        self.bind(net)
+        return OptBuffers(self.code, self._hyper, self._state)
 
     def reset(self):
         """Forget the state (momentum, moments, step count); rebinds on the next use."""
         self._net = None
         self._state = None
-        self._steps[0] = 0
+        self._steps = 0
+
+    def __getstate__(self):
+        # The weak reference cannot be pickled: the network itself is (pickled once when
+        # the optimizer travels with it, e.g. inside an estimator), and bound again below.
+        state = self.__dict__.copy()
+        state["_net"] = self._net() if self._net is not None else None
+        state["_backup"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._net is not None:
+            self._net = weakref.ref(self._net)
 
     def step(self, net):
         """Update ``net``'s parameters in place from its accumulated gradients.
@@ -84,30 +115,23 @@ class Optimizer:
         ----------
         net : Network
         """
-        from .network import Network
-
-        if not isinstance(net, Network):
+        buffers = getattr(net, "kernel_buffers", None)
+        if not isinstance(buffers, NetBuffers):
             raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
-        self._bind(net)
-        if self._backup is None or self._backup.size != net._params.size + self._state.size \
-                or self._backup.dtype != net.dtype:
-            self._backup = np.empty(net._params.size + self._state.size, dtype=net.dtype)
-        p = net._params.size
-        self._backup[:p] = net._params
-        self._backup[p:] = self._state
-        total = kopt.optimizer_update(net._params, net._grads, self.code, self._hyper, self._state,
-                                      int(self._steps[0]) + 1, 1.0)
-        net._X = None
+        code, hyper, state = self.kernel_buffers(net)
+        params = buffers.params
+        p = params.size
+        if self._backup is None or self._backup.size != p + state.size or self._backup.dtype != net.dtype:
+            self._backup = np.empty(p + state.size, dtype=net.dtype)
+        self._backup[:p] = params
+        self._backup[p:] = state
+        total = kopt.optimizer_update(params, buffers.grads, code, hyper, state, self._steps + 1, 1.0)
+        net.buffers_changed()
         if not np.isfinite(total):
-            net._params[...] = self._backup[:p]
-            self._state[...] = self._backup[p:]
-            from .training import DivergenceError
-
-            raise DivergenceError(
-                "the update made weights NaN or infinite; the network and the optimizer keep "
-                "their state from before it. Lower the learning rate or scale the inputs",
-                None, None, None)
-        self._steps[0] += 1
+            params[...] = self._backup[:p]
+            state[...] = self._backup[p:]
+            raise update_refused(net.dtype, self.lr, what="the network and the optimizer keep their state")
+        self._steps += 1
 
     def get_config(self):
         """The hyperparameters as a dict (``{"name": ..., "lr": ..., ...}``)."""

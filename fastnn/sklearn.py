@@ -3,9 +3,9 @@
 They take scikit-learn's row layout ``X`` of shape (n_samples, n_features), convert it
 once to the network's dtype, and train a :class:`~fastnn.Network` with fastnn's kernels
 and optimizers (:class:`~fastnn.SGD`, :class:`~fastnn.Adam`): each epoch is one compiled
-call, :func:`fastnn.kernels.training.train_epoch_l2` (gather, forward, backward, the L2
+call of :class:`fastnn.engine.EpochEngine` (gather, forward, backward, the L2
 penalty and the update of every mini-batch); between epochs Python only shuffles, tracks
-convergence and sets the step size. Parameters, fitted attributes and convergence rules follow
+convergence and asks the learning-rate schedule (:mod:`fastnn.schedules`). Parameters, fitted attributes and convergence rules follow
 :class:`sklearn.neural_network.MLPClassifier` / ``MLPRegressor`` where the meaning is the
 same; the differences are listed in the class docstrings.
 
@@ -27,9 +27,11 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import threads as _threads
 from ._validation import check_dtype, check_positive_float, check_positive_int
-from .kernels import training as ktrain
+from .engine import EpochEngine
+from .kernels.bundles import Penalty
 from .network import Network
 from .optimizers import SGD, Adam
+from .schedules import Adaptive, InvScaling, Schedule
 
 HIDDEN_ACTIVATIONS = {"identity": "identity", "linear": "identity", "logistic": "sigmoid",
                       "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -201,45 +203,6 @@ class _BaseFastMLP(BaseEstimator):
         for array, target in zip(arrays, targets):
             target[...] = array
 
-    def __getstate__(self):
-        """Pickle the network as plain arrays (its layers are views into one buffer)."""
-        state = super().__getstate__()
-        state = dict(state)
-        net = state.pop("_net", None)
-        optimizer = state.pop("_optimizer", None)
-        if net is not None:
-            state["_net_state"] = {
-                "sizes": net.sizes, "loss": net.loss_name, "dtype": net.dtype.name,
-                "activation": net.layers[0].activation if len(net.layers) > 1 else "identity",
-                "output_activation": net.layers[-1].activation, "params": net._params.copy(),
-            }
-        if optimizer is not None and optimizer._state is not None:
-            state["_optimizer_state"] = {
-                "config": optimizer.get_config(), "state": optimizer._state.copy(),
-                "steps": optimizer.steps,
-            }
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        net_state = state.pop("_net_state", None)
-        optimizer_state = state.pop("_optimizer_state", None)
-        super().__setstate__(state)
-        if net_state is not None:
-            net = Network(net_state["sizes"], loss=net_state["loss"], dtype=net_state["dtype"],
-                          seed=0, activation=net_state["activation"],
-                          output_activation=net_state["output_activation"])
-            net._params[...] = net_state["params"]
-            self._net = net
-            if optimizer_state is not None:
-                config = dict(optimizer_state["config"])
-                kind = SGD if config.pop("name") == "SGD" else Adam
-                optimizer = kind(**config)
-                optimizer._bind(net)
-                optimizer._state[...] = optimizer_state["state"]
-                optimizer._steps[0] = optimizer_state["steps"]
-                self._optimizer = optimizer
-
     # ----------------------------------------------------------------- fitting
 
     def fit(self, X, y):
@@ -308,7 +271,7 @@ class _BaseFastMLP(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self._no_improvement_count = 0
-        self._best_params = self._net._params.copy()
+        self._best_params = self._net.params.copy()
         if params["early_stopping"]:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -355,44 +318,26 @@ class _BaseFastMLP(BaseEstimator):
                               f"samples; it is clipped to {n_samples}", UserWarning, stacklevel=4)
                 batch_size = n_samples
 
-        alpha = params["alpha"]
         loss_scale, grad_scale = self._loss_scales()
-        # Each epoch is one compiled call: gather, forward, loss, backward, the L2 penalty
-        # and the update for every batch, over buffers allocated once per fit.
-        order = np.arange(n_samples, dtype=np.int64)
-        work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
-        optimizer._bind(net)
-        adaptive = params["solver"] == "sgd" and params["learning_rate"] == "adaptive"
-        invscaling = params["solver"] == "sgd" and params["learning_rate"] == "invscaling"
-
-        # One BLAS thread on a shared machine unless the user chose otherwise (threads=,
-        # or fastnn.set_num_threads).
-        blas_work = batch_size * net._max_weights
-        n_batches = -(-n_samples // batch_size)
+        engine = EpochEngine(net, optimizer, X, Y, batch_size,
+                             penalty=Penalty(params["alpha"], grad_scale, loss_scale))
+        schedule = self._schedule(params, optimizer)
         with _threads.for_call(params["threads"]):
             self.n_iter_ = 0
             for _ in range(params["max_iter"]):
-                if params["shuffle"]:
-                    rng.shuffle(order)
-                with _threads.training_threads(blas_work, n_batches):
-                    total, _, status, batch, steps = ktrain.train_epoch_l2(
-                        net._params, net._grads, net._layout, X, Y, order, batch_size,
-                        net._loss_code, optimizer.code, optimizer._hyper, optimizer._state,
-                        optimizer.steps, work, -1, alpha, grad_scale, loss_scale)
-                optimizer._steps[0] = steps
-                net._grads_zero = False
-                net._X = None
-                if status != ktrain.OK:
-                    what = ("loss became NaN or infinite" if status == ktrain.LOSS_NOT_FINITE
+                result = engine.run(1, rng if params["shuffle"] else None)
+                diverged = result.divergence
+                if diverged is not None:
+                    what = ("loss became NaN or infinite" if diverged.what == "loss"
                             else "update made a weight NaN or infinite")
                     raise ValueError(
-                        f"training diverged at iteration {self.n_iter_ + 1}, batch {batch + 1}: the "
-                        f"{what}. Scale the inputs (e.g. StandardScaler) or lower "
+                        f"training diverged at iteration {self.n_iter_ + 1}, batch {diverged.batch + 1}: "
+                        f"the {what}. Scale the inputs (e.g. StandardScaler) or lower "
                         f"learning_rate_init (now {params['learning_rate_init']:g})"
                     )
                 self.n_iter_ += 1
                 self.t_ += n_samples
-                self.loss_ = total / n_samples
+                self.loss_ = float(result.loss_sums[0]) / n_samples
                 self.loss_curve_.append(self.loss_)
                 if params["verbose"]:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
@@ -400,21 +345,17 @@ class _BaseFastMLP(BaseEstimator):
                     self._track_validation(X_val_T, Y_val, params)
                 else:
                     self._track_loss(params)
-                if invscaling:
-                    optimizer.lr = params["learning_rate_init"] / (self.t_ + 1) ** params["power_t"]
+                schedule.epoch_ends(self.t_)
                 if self._no_improvement_count > params["n_iter_no_change"]:
                     what = "Validation score" if early_stopping else "Training loss"
                     message = (f"{what} did not improve more than tol={params['tol']:f} for "
                                f"{params['n_iter_no_change']} consecutive epochs.")
-                    if adaptive and optimizer.lr > 1e-6:
-                        optimizer.lr = optimizer.lr / 5.0
-                        self._no_improvement_count = 0
-                        if params["verbose"]:
-                            print(f"{message} Setting learning rate to {optimizer.lr:f}")
-                    else:
-                        if params["verbose"]:
-                            print(f"{message} Stopping.")
+                    stop, action = schedule.no_improvement()
+                    if params["verbose"]:
+                        print(f"{message} {action}")
+                    if stop:
                         break
+                    self._no_improvement_count = 0
                 if incremental:
                     break
                 if self.n_iter_ == params["max_iter"]:
@@ -422,10 +363,20 @@ class _BaseFastMLP(BaseEstimator):
                         f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and "
                         f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         if early_stopping:
-            net._params[...] = self._best_params
-        if not np.isfinite(net._params).all():
+            net.params[...] = self._best_params
+            net.buffers_changed()
+        if not np.isfinite(net.params).all():
             raise ValueError("training produced non-finite weights; scale the inputs or lower "
                              "learning_rate_init")
+
+    @staticmethod
+    def _schedule(params, optimizer):
+        """The learning-rate schedule (scikit-learn's ``learning_rate``; SGD only)."""
+        if params["solver"] != "sgd" or params["learning_rate"] == "constant":
+            return Schedule(optimizer)
+        if params["learning_rate"] == "invscaling":
+            return InvScaling(optimizer, params["power_t"])
+        return Adaptive(optimizer)
 
     def _track_loss(self, params):
         if self.loss_curve_[-1] > self.best_loss_ - params["tol"]:
@@ -454,7 +405,7 @@ class _BaseFastMLP(BaseEstimator):
             self._no_improvement_count = 0
         if score > self.best_validation_score_:
             self.best_validation_score_ = score
-            self._best_params[...] = self._net._params
+            self._best_params[...] = self._net.params
 
     # ----------------------------------------------------------------- prediction
 

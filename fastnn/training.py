@@ -1,12 +1,15 @@
-"""The fit loop: validation, an epoch per kernel call, metrics, early stopping, progress.
+"""The fit loop's policy: option checks, metrics, callbacks, progress and early stopping.
 
-Each epoch is ONE call of :func:`fastnn.kernels.training.train_epoch` (gather, forward,
-loss, backward and update for every mini-batch), over buffers allocated once per
-``fit``; between epochs Python only shuffles the sample order, evaluates the
-validation data, calls the callbacks and updates the progress bar. When there is none of
-that to do (no validation data, callbacks, early stopping or output) and the data set
-is small, runs of epochs go to :func:`fastnn.kernels.training.train_epochs` in one call
-(bitwise the same training; see :data:`CHUNK_SAMPLES`).
+The training itself is :class:`fastnn.engine.EpochEngine`: one compiled call per epoch
+(gather, forward, loss, backward and update for every mini-batch) over buffers allocated
+once per ``fit``. Between epochs Python only evaluates the validation data and runs the
+callbacks of one list (as Keras does): the user's, the progress bar or per-epoch lines,
+and early stopping. When there is none of that (no validation data, callbacks, early
+stopping or output) and the data set is small, runs of epochs go to the engine in one
+call (bitwise the same training; see :data:`CHUNK_SAMPLES`).
+
+This module knows the network only by its interface; it does not import
+:mod:`fastnn.network` (which imports this one).
 """
 
 import math
@@ -16,32 +19,12 @@ import numpy as np
 
 from . import threads as _threads
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
-from .kernels import network as knet
+from .engine import EpochEngine
+from .errors import DivergenceError, training_diverged
 from .kernels import training as ktrain
-from .network import PREDICT_CHUNK
 from .optimizers import get_optimizer
 
-
-class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss or parameter.
-
-    The network keeps the last finite weights: those before the failing update.
-
-    Attributes
-    ----------
-    epoch : int
-        1-based epoch of the failure.
-    batch : int
-        1-based (micro-)batch of that epoch.
-    history : History
-        The metrics of the epochs completed before.
-    """
-
-    def __init__(self, message, epoch, batch, history):
-        super().__init__(message)
-        self.epoch = epoch
-        self.batch = batch
-        self.history = history
+__all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
 
 
 class History:
@@ -77,35 +60,7 @@ class History:
         return f"History(epochs={len(self.epoch)}, last={last})"
 
 
-def targets(net, Y, m, name="Y", cols_of="X"):
-    """Check targets in the seed layout; 1-D class labels are accepted too.
-
-    A 1-D ``Y`` of length m is taken as the single output row when the network has one
-    output, and one-hot encoded (integer labels 0..n_L-1) when it has several.
-    """
-    array = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
-    if array.ndim == 1 and array.dtype.kind in "biuf":
-        if net.n_outputs == 1:
-            array = array.reshape(1, -1)
-        else:
-            if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
-                raise ValueError(
-                    f"{name} is 1-D, so it must hold integer class labels 0..{net.n_outputs - 1} "
-                    f"for a network with {net.n_outputs} outputs; got non-integer values"
-                )
-            # The range is checked before the cast: 1e30 or 2**64 - 1 do not fit in int64.
-            if array.size and (array.min() < 0 or array.max() >= net.n_outputs):
-                raise ValueError(
-                    f"{name} holds class labels in [{array.min()}, {array.max()}] but the network "
-                    f"has {net.n_outputs} outputs (labels 0..{net.n_outputs - 1})"
-                )
-            labels = array.astype(np.int64)
-            array = np.zeros((net.n_outputs, labels.size), dtype=net.dtype)
-            array[labels, np.arange(labels.size)] = 1
-    return net._check_Y(array, m, name, cols_of)
-
-
-def _sample_major(net, X):
+def sample_major(net, X):
     """Check ``X`` (n_0, N) and return it sample-major, (N, n_0) C-contiguous.
 
     Row-layout data passed as ``rows.T`` (F-contiguous, in the network's dtype) already
@@ -117,68 +72,17 @@ def _sample_major(net, X):
         try:
             return as_matrix(X.T, "X", net.dtype)
         except ValueError:
-            pass  # raised again below, with the message in the seed layout's terms
+            pass  # raised again below, with the message in feature-major terms
     if is_ready(X, net.dtype, net.n_inputs):
         # The usual case: check and copy in one pass (any failure: the full check below).
         Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
         if ktrain.transpose_finite(X, Xs):
             return Xs
         del Xs
-    X = net._check_X(X)
+    X = net.check_inputs(X)
     Xs = np.empty((X.shape[1], X.shape[0]), dtype=net.dtype)
     ktrain.transpose_into(X, Xs)
     return Xs
-
-
-def _evaluate_checked(net, X, Y, names=("X", "Y")):
-    """(mean loss, accuracy) of checked ``X``, ``Y`` in one forward pass."""
-    m = X.shape[1]
-    parts, correct = [], 0
-    chunk = min(m, PREDICT_CHUNK)
-    with _threads.training_threads(chunk * net._max_weights, -(-m // chunk), "forward"):
-        for xs, ys, ws in net._eval_chunks(X, Y):
-            part = xs.shape[1]
-            parts.append((knet.network_loss(net._params, net._layout, xs, ys, ws.acts, ws.z_out,
-                                            net._loss_code), part))
-            correct += ktrain.count_correct(ktrain.output_view(ws.acts, net._layout, part), ys)
-    loss = parts[0][0] if len(parts) == 1 else sum(value * part for value, part in parts) / m
-    if not np.isfinite(loss):
-        raise net._overflow("loss", X, Y, names)
-    return float(loss), correct / m
-
-
-def evaluate(net, X, Y):
-    """Mean loss and accuracy of ``net`` on ``X``, ``Y``.
-
-    Parameters
-    ----------
-    net : Network
-    X : array_like of shape (n_0, m)
-    Y : array_like of shape (n_L, m), or 1-D labels of shape (m,)
-
-    Returns
-    -------
-    (float, float)
-        The loss (as :meth:`Network.loss`) and the accuracy: the fraction of samples
-        whose ``argmax`` output matches the ``argmax`` target (several outputs), or
-        whose output and target fall on the same side of 0.5 (one output).
-    """
-    X = net._check_X(X)
-    Y = targets(net, Y, X.shape[1])
-    return _evaluate_checked(net, X, Y)
-
-
-def predict_classes(net, X):
-    """Predicted class of each sample: ``argmax`` over the outputs, or ``output > 0.5``.
-
-    Returns
-    -------
-    int64 ndarray of shape (m,)
-    """
-    A = net.predict(X)
-    if A.shape[0] == 1:
-        return (A[0] > 0.5).astype(np.int64)
-    return np.argmax(A, axis=0).astype(np.int64)
 
 
 def _check_nonnegative_int(value, name):
@@ -189,79 +93,86 @@ def _check_nonnegative_int(value, name):
     return int(value)
 
 
-def _format(metrics):
-    return "  ".join(f"{key} {value:.4f}" for key, value in metrics.items())
-
-
-def _diverged(epoch, batch, what, optimizer, history):
-    return DivergenceError(
-        f"training diverged at epoch {epoch}, batch {batch}: the {what} became "
-        f"NaN or infinite; the network keeps the last finite weights. Lower the "
-        f"learning rate (optimizer lr={optimizer.lr:g}) or scale the inputs.",
-        epoch, batch, history)
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        return [callbacks]
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a callable or a list of callables; "
+                        f"got {type(callbacks).__name__}") from None
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
+                            f"got {type(callback).__name__}")
+    return callbacks
 
 
 CHUNK_SAMPLES = 4096
 """With nothing to run in Python between epochs, :func:`fit` trains up to
 ``CHUNK_SAMPLES // N`` epochs of N samples in one kernel call (when that is at least 2):
-the Python work around an epoch call (about 3 us) is then paid once per run of epochs,
-which matters when an epoch takes only a few microseconds."""
+the Python work around an epoch call is then paid once per run of epochs, which matters
+when an epoch takes only a few microseconds."""
 
 
-def _train_run(net, optimizer, Xs, Ys, perms, batch_size, accumulate, work, blas_work,
-               backups, sums, counts, first_epoch, history):
-    """Train one epoch per row of ``perms`` in one kernel call
-    (:func:`~fastnn.kernels.training.train_epochs`); ``sums``/``counts`` receive each
-    epoch's loss sum and correct count.
+class _ProgressBar:
+    """verbose=1: a tqdm bar over the epochs, showing the metrics."""
 
-    On divergence, the completed epochs go into ``history``, the weights become the last
-    finite ones (the run is replayed from its start up to the group of batches before
-    the failing update: the loop is deterministic, so bitwise) and DivergenceError names
-    the epoch and batch. On Ctrl-C (which Python raises only after the kernel returns),
-    network and optimizer roll back to the start of the run: whole epochs, bitwise.
-    """
-    params_backup, state_backup = backups
-    N = Xs.shape[0]
-    backed_up = False
-    try:
-        np.copyto(params_backup, net._params)
-        np.copyto(state_backup, optimizer._state)
-        steps_before = optimizer.steps
-        backed_up = True
-        args = (net._params, net._grads, net._layout, Xs, Ys)
-        opt = (net._loss_code, optimizer.code, optimizer._hyper, optimizer._state)
-        n_batches = -(-N // batch_size)
-        with _threads.training_threads(blas_work, perms.shape[0] * n_batches):
-            status, trained, batch, steps = ktrain.train_epochs(
-                *args, perms, batch_size, accumulate, *opt, steps_before, work, sums, counts)
-        net._grads_zero = False
-        net._X = None
-        if status != ktrain.OK:
-            for i in range(trained):
-                history._append(first_epoch + i, {"loss": float(sums[i]) / N,
-                                                  "accuracy": int(counts[i]) / N})
-            what = "loss"
-            if status == ktrain.PARAMS_NOT_FINITE:
-                what = "parameters after the update"
-                np.copyto(net._params, params_backup)
-                np.copyto(optimizer._state, state_backup)
-                group_start = (batch // accumulate) * accumulate
-                with _threads.training_threads(blas_work, kind="replay"):
-                    _, _, _, steps = ktrain.train_epochs(
-                        *args, perms[:trained], batch_size, accumulate, *opt, steps_before, work,
-                        sums, counts)
-                    _, _, _, _, steps = ktrain.train_epoch(
-                        *args, perms[trained], batch_size, accumulate, *opt, steps, work, group_start)
-            optimizer._steps[0] = steps
-            raise _diverged(first_epoch + trained, batch + 1, what, optimizer, history)
-        optimizer._steps[0] = steps
-    except KeyboardInterrupt:
-        if backed_up:
-            np.copyto(net._params, params_backup)
-            np.copyto(optimizer._state, state_backup)
-            optimizer._steps[0] = steps_before
-        net._X = None
-        raise
+    def __init__(self, epochs):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
+
+    def __call__(self, epoch, metrics):
+        self.bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+class _EpochLines:
+    """verbose=2: one line per epoch."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def __call__(self, epoch, metrics):
+        text = "  ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+        print(f"epoch {epoch}/{self.epochs}  {text}", flush=True)
+
+
+class _EarlyStopping:
+    """Stop after ``patience`` epochs without an improvement of ``monitor`` by more than
+    ``min_delta``; keep a copy of the best weights."""
+
+    def __init__(self, net, history, monitor, patience, min_delta):
+        self.net, self.history = net, history
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.best, self.best_epoch, self.waited = math.inf, None, 0
+        self.best_params = np.empty_like(net.params)
+
+    def __call__(self, epoch, metrics):
+        value = metrics[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.waited = value, epoch, 0
+            np.copyto(self.best_params, self.net.params)
+            return False
+        self.waited += 1
+        if self.waited >= self.patience:
+            self.history.stopped_epoch = epoch
+            return True
+        return False
+
+    def finish(self, restore_best_weights):
+        if self.best_epoch is None:
+            return
+        if restore_best_weights and self.best_epoch != self.history.epoch[-1]:
+            np.copyto(self.net.params, self.best_params)
+            self.net.buffers_changed()
+        self.history.best_epoch = self.best_epoch if restore_best_weights else self.history.epoch[-1]
 
 
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
@@ -341,9 +252,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
          callbacks, verbose, patience, min_delta, restore_best_weights):
     """:func:`fit` under the thread setting it chose."""
-    Xs = _sample_major(net, X)
+    Xs = sample_major(net, X)
     N = Xs.shape[0]
-    Y = targets(net, Y, N)
+    Y = net.check_targets(Y, N, labels=True)
     epochs = _check_nonnegative_int(epochs, "epochs")
     batch_size = min(check_positive_int(batch_size, "batch_size"), N)
     accumulate = check_positive_int(accumulate, "accumulate")
@@ -352,20 +263,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
     if verbose not in (0, 1, 2) or isinstance(verbose, float):
         raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
-    if callbacks is None:
-        callbacks = []
-    elif callable(callbacks):
-        callbacks = [callbacks]
-    else:
-        try:
-            callbacks = list(callbacks)
-        except TypeError:
-            raise TypeError(f"callbacks must be a callable or a list of callables; "
-                            f"got {type(callbacks).__name__}") from None
-        for i, callback in enumerate(callbacks):
-            if not callable(callback):
-                raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
-                                f"got {type(callback).__name__}")
+    callbacks = _check_callbacks(callbacks)
     if not isinstance(restore_best_weights, (bool, np.bool_)):
         raise TypeError(f"restore_best_weights must be True or False; got {restore_best_weights!r}")
     if patience is not None:
@@ -375,102 +273,78 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
-        Xv = net._check_X(validation_data[0], "validation_data[0]")
-        Yv = targets(net, validation_data[1], Xv.shape[1], "validation_data[1]", "validation_data[0]")
+        Xv = net.check_inputs(validation_data[0], "validation_data[0]")
+        Yv = net.check_targets(validation_data[1], Xv.shape[1], "validation_data[1]",
+                               "validation_data[0]", labels=True)
         val = (Xv, Yv)
     rng = check_seed(seed)
 
-    # Sample-major targets (rows gather 8-16x faster), buffers allocated once per fit.
+    # Sample-major targets (rows gather much faster than columns).
     Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
     ktrain.transpose_into(Y, Ys)
-    perm = np.arange(N, dtype=np.int64)
-    work = np.empty(ktrain.epoch_work_size(net._layout, batch_size), dtype=net.dtype)
-    blas_work = batch_size * net._max_weights  # the largest product, for the thread policy
-    optimizer._bind(net)
-    params_backup = np.empty_like(net._params)
-    state_backup = np.empty_like(optimizer._state)
-    best_params = np.empty_like(net._params) if patience is not None else None
-
     keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
     history = History(keys)
-    monitor = "val_loss" if val is not None else "loss"
-    best, best_epoch, waited = math.inf, None, 0
+    quiet = val is None and not callbacks and patience is None and verbose == 0
+    run = max(1, min(CHUNK_SAMPLES // N, epochs)) if quiet else 1  # epochs per kernel call
+    engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run)
 
-    chunk = CHUNK_SAMPLES // N if (val is None and not callbacks and patience is None
-                                   and verbose == 0) else 0
-    run = max(1, min(chunk, epochs))  # epochs per kernel call
-    # One epoch per call: a view of perm, no second order array of N indices.
-    perms = perm[np.newaxis] if run == 1 else np.empty((run, N), dtype=np.int64)
-    sums = np.empty(run, dtype=np.float64)
-    counts = np.empty(run, dtype=np.int64)
-    backups = (params_backup, state_backup)
-    if chunk >= 2:
+    def train(first_epoch, count):
+        """Metrics of ``count`` epochs from ``first_epoch`` (1-based); on divergence, those
+        completed go into history and DivergenceError is raised."""
+        result = engine.run(count, rng if shuffle else None)
+        metrics = [{"loss": float(loss_sum) / N, "accuracy": int(correct) / N}
+                   for loss_sum, correct in zip(result.loss_sums, result.correct)]
+        if result.divergence is not None:
+            for i, epoch_metrics in enumerate(metrics):
+                history._append(first_epoch + i, epoch_metrics)
+            failed = result.divergence
+            raise training_diverged(first_epoch + failed.epoch, failed.batch + 1, failed.what,
+                                    optimizer.lr, history)
+        return metrics
+
+    if run > 1:
         done = 0
         while done < epochs:
             count = min(run, epochs - done)
-            for i in range(count):
-                if shuffle:
-                    rng.shuffle(perm)
-                perms[i] = perm
-            _train_run(net, optimizer, Xs, Ys, perms[:count], batch_size, accumulate, work,
-                       blas_work, backups, sums, counts, done + 1, history)
-            for i in range(count):
-                history._append(done + i + 1, {"loss": float(sums[i]) / N,
-                                               "accuracy": int(counts[i]) / N})
+            for i, metrics in enumerate(train(done + 1, count)):
+                history._append(done + 1 + i, metrics)
             done += count
         return history
 
-    bar = None
+    listeners = []  # called in this order after every epoch; any returning True stops
+    progress = None
     if verbose == 1:
         # Compile (or load from the cache) before the bar starts, so that its rate and
-        # time estimate measure training: a run of zero epochs trains nothing.
-        ktrain.train_epochs(net._params, net._grads, net._layout, Xs, Ys, perms[:0], batch_size,
-                            accumulate, net._loss_code, optimizer.code, optimizer._hyper,
-                            optimizer._state, optimizer.steps, work, sums, counts)
+        # time estimate measure training.
+        engine.warm_up()
         if val is not None:
-            _evaluate_checked(net, np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
+            net.evaluate_checked(np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
+        progress = _ProgressBar(epochs)
+        listeners.append(progress)
+    elif verbose == 2:
+        listeners.append(_EpochLines(epochs))
+    listeners.extend(callbacks)
+    stopping = None
+    if patience is not None:
+        monitor = "val_loss" if val is not None else "loss"
+        stopping = _EarlyStopping(net, history, monitor, patience, min_delta)
+        listeners.append(stopping)
     try:
         for epoch in range(1, epochs + 1):
-            if shuffle:
-                rng.shuffle(perm)  # perms[0] is a view of perm
-            _train_run(net, optimizer, Xs, Ys, perms[:1], batch_size, accumulate, work, blas_work,
-                       backups, sums, counts, epoch, history)
-            loss_sum, correct = float(sums[0]), int(counts[0])
-            metrics = {"loss": loss_sum / N, "accuracy": correct / N}
+            metrics = train(epoch, 1)[0]
             if val is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = _evaluate_checked(
-                    net, *val, names=("validation_data[0]", "validation_data[1]"))
+                metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
+                    *val, names=("validation_data[0]", "validation_data[1]"))
             history._append(epoch, metrics)
-            if bar is not None:
-                bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
-                bar.update(1)
-            elif verbose == 2:
-                print(f"epoch {epoch}/{epochs}  {_format(metrics)}", flush=True)
             stop = False
-            for callback in callbacks:
-                if callback(epoch, dict(metrics)) is True:
+            for listener in listeners:
+                if listener(epoch, dict(metrics)) is True:
                     stop = True
-            if patience is not None:
-                value = metrics[monitor]
-                if value < best - min_delta:
-                    best, best_epoch, waited = value, epoch, 0
-                    np.copyto(best_params, net._params)
-                else:
-                    waited += 1
-                    if waited >= patience:
-                        history.stopped_epoch = epoch
-                        stop = True
             if stop:
                 break
     finally:
-        if bar is not None:
-            bar.close()
-    if patience is not None and best_epoch is not None:
-        if restore_best_weights and best_epoch != history.epoch[-1]:
-            np.copyto(net._params, best_params)
-            net._X = None
-        history.best_epoch = best_epoch if restore_best_weights else history.epoch[-1]
+        if progress is not None:
+            progress.close()
+    if stopping is not None:
+        stopping.finish(restore_best_weights)
     return history

@@ -29,7 +29,7 @@ def data(dtype, n=37, n_in=5, n_out=3, seed=0):
 
 
 def state(net, opt):
-    return net._params.copy(), opt._state.copy(), opt.steps
+    return net.params.copy(), opt.state.copy(), opt.steps
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -81,7 +81,7 @@ def test_chunks_split_long_fits(monkeypatch, epochs_per_call):
     net = fastnn.Network([5, 7, 3], dtype=np.float64, seed=1)
     history = net.fit(X, Y, epochs=8, batch_size=4, verbose=0)
     assert calls == [3, 3, 2] and history.epoch == list(range(1, 9))
-    np.testing.assert_array_equal(net._params, ref._params)
+    np.testing.assert_array_equal(net.params, ref.params)
 
 
 def test_large_data_keeps_one_call_per_epoch(epochs_per_call):
@@ -105,7 +105,7 @@ def test_chunked_divergence_inside_an_update_matches_per_epoch(lr, accumulate):
             net.fit(X, Y, epochs=100, batch_size=1, optimizer=opt, accumulate=accumulate,
                     verbose=0, callbacks=callbacks)
         err = info.value
-        results.append((net._params.copy(), opt.steps, err.epoch, err.batch, err.history.history,
+        results.append((net.params.copy(), opt.steps, err.epoch, err.batch, err.history.history,
                         err.history.epoch))
     a, b = results
     assert a[2] >= 2  # a later epoch of the run
@@ -126,7 +126,7 @@ def test_chunked_divergence_of_the_loss_matches_per_epoch(dtype):
         with pytest.raises(fastnn.DivergenceError) as info:
             net.fit(X, Y, epochs=50, batch_size=8, optimizer=opt, verbose=0, callbacks=callbacks)
         err = info.value
-        results.append((net._params.copy(), opt.steps, err.epoch, err.batch, str(err),
+        results.append((net.params.copy(), opt.steps, err.epoch, err.batch, str(err),
                         err.history.history))
     a, b = results
     np.testing.assert_array_equal(a[0], b[0])
@@ -142,22 +142,22 @@ def test_train_epochs_is_train_epoch_per_row():
     perms = np.array([rng.permutation(37) for _ in range(4)], dtype=np.int64)
     opts = [fastnn.Adam(0.01), fastnn.Adam(0.01)]
     for n, o in zip((net, ref), opts):
-        o._bind(n)
-    work = np.empty(ktrain.epoch_work_size(net._layout, 5))
+        o.bind(n)
+    work = np.empty(ktrain.epoch_work_size(net.kernel_buffers.layout, 5))
     sums, counts = np.empty(4), np.empty(4, dtype=np.int64)
     status, trained, _, steps = ktrain.train_epochs(
-        net._params, net._grads, net._layout, Xs, Ys, perms, 5, 2, net._loss_code, opts[0].code,
-        opts[0]._hyper, opts[0]._state, 0, work, sums, counts)
+        net.params, net.grads, net.kernel_buffers.layout, Xs, Ys, perms, 5, 2, net.kernel_buffers.loss, opts[0].code,
+        opts[0]._hyper, opts[0].state, 0, work, sums, counts)
     assert status == ktrain.OK and trained == 4
     step = 0
     for e in range(4):
         loss_sum, correct, status, _, step = ktrain.train_epoch(
-            ref._params, ref._grads, ref._layout, Xs, Ys, perms[e], 5, 2, ref._loss_code,
-            opts[1].code, opts[1]._hyper, opts[1]._state, step, work, -1)
+            ref.params, ref.grads, ref.kernel_buffers.layout, Xs, Ys, perms[e], 5, 2, ref.kernel_buffers.loss,
+            opts[1].code, opts[1]._hyper, opts[1].state, step, work, -1)
         assert status == ktrain.OK and sums[e] == loss_sum and counts[e] == correct
     assert steps == step
-    np.testing.assert_array_equal(net._params, ref._params)
-    np.testing.assert_array_equal(opts[0]._state, opts[1]._state)
+    np.testing.assert_array_equal(net.params, ref.params)
+    np.testing.assert_array_equal(opts[0].state, opts[1].state)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -207,5 +207,5 @@ def test_ctrl_c_during_a_run_of_epochs_leaves_whole_epochs(optimizer):
         if k:
             ref_net.fit(X, y, epochs=k, batch_size=16, optimizer=ref_opt, seed=9, verbose=0,
                         callbacks=noop)
-        assert np.array_equal(net._params, ref_net._params)
-        assert np.array_equal(opt._state, ref_opt._state) if k else True
+        assert np.array_equal(net.params, ref_net.params)
+        assert np.array_equal(opt.state, ref_opt.state) if k else True

@@ -16,7 +16,7 @@ def make_net(dtype=np.float32):
     layers = [fastnn.Dense(4, 6, "tanh", dtype, seed=1), fastnn.Dense(6, 5, "relu", dtype, seed=2),
               fastnn.Dense(5, 3, "softmax", dtype, seed=3)]
     net = fastnn.Network(layers, loss="cce")
-    net._params += np.random.default_rng(0).standard_normal(net.n_params).astype(dtype)
+    net.params += np.random.default_rng(0).standard_normal(net.n_params).astype(dtype)
     return net
 
 
@@ -36,7 +36,7 @@ def write_objects(path, **arrays):
 
 
 def header_of(net, **changes):
-    header = io._header(net)
+    header = io.header(net)
     header.update(changes)
     return np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
 
@@ -49,7 +49,7 @@ def test_round_trip_is_bitwise(tmp_path, dtype):
     loaded = fastnn.load(str(path))  # str
     assert loaded.sizes == net.sizes and loaded.dtype == dtype and loaded.loss_name == "cce"
     assert [layer.activation for layer in loaded.layers] == ["tanh", "relu", "softmax"]
-    np.testing.assert_array_equal(loaded._params, net._params)
+    np.testing.assert_array_equal(loaded.params, net.params)
     X = np.random.default_rng(1).standard_normal((4, 33)).astype(dtype)
     assert np.array_equal(loaded.predict(X), net.predict(X))
     assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
@@ -98,7 +98,7 @@ def corrupt_cases(tmp_path):
     good = tmp_path / "good.npz"
     net.save(good)
     data = good.read_bytes()
-    params = net._params
+    params = net.params
     cases = {}
 
     def case(name, match, writer):
@@ -135,7 +135,7 @@ def corrupt_cases(tmp_path):
     case("bad_header_dtype", "dtype", lambda p: write(p, header=header_of(net, dtype="float16"), params=params))
     case("n_params", "n_params", lambda p: write(p, header=header_of(net, n_params=5), params=params))
     case("missing_header_key", "no 'loss'", lambda p: write(p, header=np.frombuffer(json.dumps(
-        {k: v for k, v in io._header(net).items() if k != "loss"}).encode(), np.uint8), params=params))
+        {k: v for k, v in io.header(net).items() if k != "loss"}).encode(), np.uint8), params=params))
     case("inconsistent", "inconsistent header",
          lambda p: write(p, header=header_of(net, loss="bce"), params=params))
     return cases

@@ -277,7 +277,7 @@ def test_an_overflowing_update_is_refused_and_the_weights_kept(method):
     net = fastnn.Network([2, 3, 1], loss="mse", dtype=np.float32, seed=4)
     X = np.full((2, 5), 1e18, dtype=np.float32)
     Y = np.full((1, 5), -1e18, dtype=np.float32)
-    before = net._params.copy()
+    before = net.params.copy()
     with pytest.raises(fastnn.DivergenceError, match="keeps its weights from before the update"):
         if method == "train_step":
             net.train_step(X, Y, 1e30)
@@ -285,9 +285,9 @@ def test_an_overflowing_update_is_refused_and_the_weights_kept(method):
             net.forward(X)
             net.backward(Y)
             net.step(1e30)
-    np.testing.assert_array_equal(net._params, before)
+    np.testing.assert_array_equal(net.params, before)
     for layer in net.layers:  # the layers still view the flat buffer
-        assert np.shares_memory(layer.W, net._params)
+        assert np.shares_memory(layer.W, net.params)
 
 
 @pytest.mark.parametrize("scale", [1000.0, 1e4])

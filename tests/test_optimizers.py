@@ -42,12 +42,12 @@ def run_steps(optimizer, dtype, n_steps=7, seed=0):
     """Apply ``optimizer.step`` to a network with random gradients; return (start, grads, end)."""
     net = fastnn.Network([3, 5, 2], dtype=dtype, seed=seed)
     rng = np.random.default_rng(seed)
-    start = net._params.copy()
+    start = net.params.copy()
     grads = rng.standard_normal((n_steps, net.n_params)).astype(dtype)
     for g in grads:
-        net._grads[...] = g
+        net.grads[...] = g
         optimizer.step(net)
-    return start, grads, net._params.copy()
+    return start, grads, net.params.copy()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -88,19 +88,19 @@ def test_plain_sgd_optimizer_equals_network_step():
             net.backward(Y)
         net_a.step(0.5)
         opt.step(net_b)
-    np.testing.assert_allclose(net_b._params, net_a._params, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(net_b.params, net_a.params, rtol=1e-14, atol=1e-14)
 
 
 def test_state_is_per_network_and_reset():
     opt = fastnn.SGD(0.1, momentum=0.9)
     net1 = fastnn.Network([2, 3, 1], seed=0)
     net2 = fastnn.Network([2, 4, 1], seed=0)
-    net1._grads[...] = 1
-    net2._grads[...] = 1
+    net1.grads[...] = 1
+    net2.grads[...] = 1
     opt.step(net1)
     assert opt.steps == 1
     opt.step(net2)  # another network: fresh state sized for it
-    assert opt.steps == 1 and opt._state.size == net2.n_params
+    assert opt.steps == 1 and opt.state.size == net2.n_params
     opt.reset()
     assert opt.steps == 0
 
@@ -189,16 +189,16 @@ def test_optimizer_step_that_overflows_is_undone(make):
     net.forward(X)
     net.backward(Y)
     opt.step(net)                                # a first, finite step (builds the state)
-    net._params[...] = np.clip(net._params, -1, 1)
-    before, state, steps = net._params.copy(), opt._state.copy(), opt.steps
+    net.params[...] = np.clip(net.params, -1, 1)
+    before, state, steps = net.params.copy(), opt.state.copy(), opt.steps
     opt.lr = 1e39                                # lr * gradient overflows float32
     net.zero_grad()
     net.forward(X)
     net.backward(Y)
     with pytest.raises(fastnn.DivergenceError, match="NaN or infinite"):
         opt.step(net)
-    np.testing.assert_array_equal(net._params, before)
-    np.testing.assert_array_equal(opt._state, state)
+    np.testing.assert_array_equal(net.params, before)
+    np.testing.assert_array_equal(opt.state, state)
     assert opt.steps == steps
 
 

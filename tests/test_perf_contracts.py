@@ -54,8 +54,8 @@ def test_compiled_step_allocates_nothing(nrt_stats, sizes, m, dtype):
     net, X, Y = _net_and_batch(sizes, m, dtype)
     net.train_step(X, Y, 0.1)  # compile, allocate the workspace
     ws = net._train_ws
-    args = (net._params, net._grads, net._layout, X, Y, ws.acts, ws.z_out, ws.delta,
-            ws.scratch, net._loss_code, 0.1)
+    args = (net.params, net.grads, net.kernel_buffers.layout, X, Y, ws.acts, ws.z_out, ws.delta,
+            ws.scratch, net.kernel_buffers.loss, 0.1)
     assert _repeat_step(1, *args) == 1
     counts = []
     for n in (1, 200):
@@ -182,10 +182,10 @@ def test_fit_threads_argument_sets_blas_threads_for_that_fit_only(monkeypatch, t
                                         ("2", ValueError), ("fast", ValueError), (True, TypeError)])
 def test_fit_threads_argument_validated(bad, error):
     net, X, Y = _net_and_batch([3, 4, 1], 8, np.float64)
-    before = net._params.copy()
+    before = net.params.copy()
     with pytest.raises(error, match="threads"):
         net.fit(X, Y, epochs=1, verbose=0, threads=bad)
-    np.testing.assert_array_equal(net._params, before)
+    np.testing.assert_array_equal(net.params, before)
 
 
 def test_estimator_threads_parameter(monkeypatch):

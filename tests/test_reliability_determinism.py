@@ -42,7 +42,7 @@ MEDIUM = textwrap.dedent("""
             net.fit(X, y, epochs=1, batch_size=256, optimizer=fastnn.SGD(0.05, momentum=0.9), seed=1,
                     verbose=0)
             P = net.predict(X[:, :300])
-        return (hashlib.sha256(net._params.tobytes()).hexdigest(),
+        return (hashlib.sha256(net.params.tobytes()).hexdigest(),
                 hashlib.sha256(P.tobytes()).hexdigest())
 """)
 namespace = {}
@@ -51,7 +51,7 @@ medium_run = namespace["medium_run"]
 
 
 def digest(net):
-    return hashlib.sha256(net._params.tobytes()).hexdigest()
+    return hashlib.sha256(net.params.tobytes()).hexdigest()
 
 
 def small_run(dtype, optimizer, accumulate=1):
@@ -116,7 +116,7 @@ ADAM_FIT = textwrap.dedent("""
     X = rng.standard_normal((30, 512)).astype(np.float32)
     net = fastnn.Network([30, 16, 10], loss="cce", dtype=np.float32, seed=0)
     net.fit(X, rng.integers(0, 10, 512), epochs=1, batch_size=256, optimizer="adam", verbose=0)
-    print(hashlib.sha256(net._params.tobytes()).hexdigest())
+    print(hashlib.sha256(net.params.tobytes()).hexdigest())
 """)
 
 

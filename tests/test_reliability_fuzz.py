@@ -262,14 +262,14 @@ def call(net, method, X, Y):
         net.zero_grad()
         net.forward(X)
         net.backward(Y)
-        assert np.isfinite(net._grads).all()
+        assert np.isfinite(net.grads).all()
     elif method == "train_step":
         net.train_step(X, Y, 0.05)
-        assert np.isfinite(net._params).all()
+        assert np.isfinite(net.params).all()
     elif method == "fit":
         history = net.fit(X, Y, epochs=2, batch_size=3, verbose=0)
         assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
-        assert np.isfinite(net._params).all()
+        assert np.isfinite(net.params).all()
     elif method == "fit_validation":
         Xg, Yg = good_X(net, 5, 3), good_Y(net, 5, 4)
         history = net.fit(Xg, Yg, epochs=1, batch_size=2, verbose=0, validation_data=(X, Y))
@@ -306,7 +306,7 @@ def test_fuzz_array_arguments(data, config, dtype, method, which, m):
     if method == "fit_validation":
         name = "validation_data[0]" if which == "X" else "validation_data[1]"
     before = [snapshot(X), snapshot(Y)]
-    params = net._params.copy()
+    params = net.params.copy()
     try:
         call(net, method, X, Y)
     except (ValueError, TypeError) as err:
@@ -315,11 +315,11 @@ def test_fuzz_array_arguments(data, config, dtype, method, which, m):
         assert expect != "good", f"{method} rejected a good {which} {how}: {err!r}"
         assert names(str(err), name), f"{method}: the message does not name {name}: {err}"
         if method not in ("fit_validation",):
-            assert np.array_equal(net._params, params), "a rejected call changed the weights"
+            assert np.array_equal(net.params, params), "a rejected call changed the weights"
     except fastnn.DivergenceError:
         event(f"outcome: {how[0]}/{how[1]}/{how[2]} -> DivergenceError")
         assert method in ("fit", "fit_validation", "train_step") and expect != "bad"
-        assert np.isfinite(net._params).all()
+        assert np.isfinite(net.params).all()
     else:
         event(f"outcome: {how[0]}/{how[1]}/{how[2]} -> ok")
         assert expect != "bad", f"{method} accepted a bad {which} {how}"

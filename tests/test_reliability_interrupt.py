@@ -29,14 +29,14 @@ def reference(optimizer, epochs):
     if epochs:
         net.fit(X, y, epochs=epochs, batch_size=32, optimizer=opt, seed=9, verbose=0)
     else:
-        opt._bind(net)
+        opt.bind(net)
     return net, opt
 
 
 def same_state(a, b):
     (net_a, opt_a), (net_b, opt_b) = a, b
-    return (np.array_equal(net_a._params, net_b._params) and opt_a.steps == opt_b.steps
-            and np.array_equal(opt_a._state, opt_b._state))
+    return (np.array_equal(net_a.params, net_b.params) and opt_a.steps == opt_b.steps
+            and np.array_equal(opt_a.state, opt_b.state))
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=["sgd", "adam"])
@@ -97,7 +97,7 @@ def test_ctrl_c_while_an_epoch_runs(optimizer):
         ref_opt = optimizer()
         if k:
             ref_net.fit(X, y, epochs=k, batch_size=64, optimizer=ref_opt, seed=9, verbose=0)
-        assert np.array_equal(net._params, ref_net._params)
+        assert np.array_equal(net.params, ref_net.params)
         assert np.isfinite(net.predict(X[:, :10])).all()
         completed.append(k)
     print("epochs completed at each interrupt:", completed)

@@ -44,7 +44,7 @@ KILLS = 8
 
 def test_save_killed_at_random_moments_leaves_the_old_or_the_new_model(tmp_path):
     path = tmp_path / "model.npz"
-    expected = {seed: fastnn.Network([300, 400, 300, 10], loss="cce", dtype=np.float64, seed=seed)._params
+    expected = {seed: fastnn.Network([300, 400, 300, 10], loss="cce", dtype=np.float64, seed=seed).params
                 for seed in (1, 2)}
     rng = np.random.default_rng(0)
     outcomes = []
@@ -59,7 +59,7 @@ def test_save_killed_at_random_moments_leaves_the_old_or_the_new_model(tmp_path)
             saver.wait(timeout=60)
             saver.stdout.close()
         loaded = fastnn.load(path)  # never raises: the file is whole
-        match = [seed for seed, params in expected.items() if np.array_equal(loaded._params, params)]
+        match = [seed for seed, params in expected.items() if np.array_equal(loaded.params, params)]
         assert len(match) == 1
         outcomes.append(match[0])
         # A killed save can leave its temporary file behind (SIGKILL skips the cleanup);
@@ -88,7 +88,7 @@ def test_next_save_removes_old_temporaries_of_killed_saves(tmp_path):
         os.utime(leftover, (stale, stale))
     fastnn.Network([3, 2], seed=0).save(path)
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in (path, recent, other_model, lookalike))
-    np.testing.assert_array_equal(fastnn.load(path)._params, fastnn.Network([3, 2], seed=0)._params)
+    np.testing.assert_array_equal(fastnn.load(path).params, fastnn.Network([3, 2], seed=0).params)
 
 
 class Marker:
@@ -101,7 +101,7 @@ class Marker:
 
 
 def hostile_files(tmp_path, net):
-    header = np.frombuffer(json.dumps(io._header(net)).encode(), dtype=np.uint8)
+    header = np.frombuffer(json.dumps(io.header(net)).encode(), dtype=np.uint8)
     evil = np.array([Marker()], dtype=object)
     files = {}
 
@@ -113,8 +113,8 @@ def hostile_files(tmp_path, net):
     write("raw.pkl", lambda h: pickle.dump(Marker(), h))
     write("npy_object.npz", lambda h: np.save(h, evil, allow_pickle=True))
     write("npz_object_params.npz", lambda h: np.savez(h, header=header, params=evil))
-    write("npz_object_header.npz", lambda h: np.savez(h, header=evil, params=net._params))
-    write("npz_extra_object.npz", lambda h: np.savez(h, header=header, params=net._params, x=evil))
+    write("npz_object_header.npz", lambda h: np.savez(h, header=evil, params=net.params))
+    write("npz_extra_object.npz", lambda h: np.savez(h, header=header, params=net.params, x=evil))
     # The right names, but the array file inside the zip is a pickle.
     import zipfile
     with zipfile.ZipFile(tmp_path / "zip_pickle.npz", "w") as archive:
@@ -139,12 +139,12 @@ def test_no_file_ever_runs_code(tmp_path):
 @pytest.mark.parametrize("version", [2, 99, "1", 1.0, None, -1])
 def test_other_format_versions_are_refused(tmp_path, version):
     net = fastnn.Network([3, 4, 2], seed=0)
-    header = io._header(net)
+    header = io.header(net)
     header["version"] = version
     path = tmp_path / "future.npz"
     with open(path, "wb") as handle:
         np.savez(handle, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                 params=net._params)
+                 params=net.params)
     if version == 1.0:  # JSON 1.0 == 1: the same version, read
         assert fastnn.load(path).sizes == [3, 4, 2]
         return
@@ -178,7 +178,7 @@ def test_every_truncation_and_every_single_byte_change_is_caught(tmp_path):
         except ValueError:
             outcomes["error"] += 1
             continue
-        np.testing.assert_array_equal(loaded._params, net._params)
+        np.testing.assert_array_equal(loaded.params, net.params)
         assert np.array_equal(loaded.predict(X), net.predict(X))
         outcomes["same"] += 1
     gc.collect()

@@ -111,10 +111,10 @@ def test_network_at_the_edges_has_no_warnings(scale, dtype, no_warnings):
         Y = np.eye(3)[:, rng.integers(0, 3, 11)]
         A = net.forward(X)
         net.backward(Y)
-        assert np.isfinite(A).all() and np.isfinite(net._grads).all()
+        assert np.isfinite(A).all() and np.isfinite(net.grads).all()
         assert np.isfinite(net.loss(X, Y))
         net.train_step(X, Y, 0.1)
-        assert np.isfinite(net._params).all()
+        assert np.isfinite(net.params).all()
 
 
 # ----------------------------------------------------------------------- float32 vs float64
@@ -137,7 +137,7 @@ def compare(out, X, y):
     (n32, l32), (n64, l64) = out[np.float32], out[np.float64]
     assert np.abs(n32.predict(X) - n64.predict(X)).max() <= F32_TOLERANCE["outputs"]
     assert l32 == pytest.approx(l64, rel=F32_TOLERANCE["loss_rel"])
-    assert np.abs(n32._params - n64._params).max() <= F32_TOLERANCE["weights"]
+    assert np.abs(n32.params - n64.params).max() <= F32_TOLERANCE["weights"]
     acc32, acc64 = n32.evaluate(X, y)[1], n64.evaluate(X, y)[1]
     assert abs(acc32 - acc64) <= 1 / X.shape[1] + 1e-12  # at most one sample flips
 

@@ -244,7 +244,7 @@ def test_epochs_follow_the_per_batch_rules(Estimator):
         curve.append(total / 23)
         t += 23
         opt.lr = lr_init / (t + 1) ** power_t
-    np.testing.assert_allclose(est._net._params, net._params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(est._net.params, net.params, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(est.loss_curve_[1:], curve, rtol=1e-12)
     assert est._optimizer.lr == opt.lr and est._optimizer.steps == opt.steps == 12
 

@@ -26,7 +26,7 @@ def test_xor_is_learned(dtype):
     assert history.history["loss"][-1] < 0.05
     assert net.evaluate(X, Y)[1] == 1.0
     np.testing.assert_array_equal(net.predict_classes(X), [0, 1, 1, 0])
-    assert net._params.dtype == dtype
+    assert net.params.dtype == dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -98,7 +98,7 @@ def test_fit_equals_the_manual_loop(make_optimizer, shuffle):
         if shuffle:
             perm_rng.shuffle(order)
         losses.append(manual_epoch(ref, X, Y, 5, ref_opt, order))
-    np.testing.assert_allclose(net._params, ref._params, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(net.params, ref.params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-10)
 
 
@@ -116,7 +116,7 @@ def test_accumulate_equals_one_big_batch(dtype, n, s, k):
         b.fit(X, Y, epochs=2, batch_size=s * k, optimizer=opt_b, shuffle=False, verbose=0)
         assert opt_a.steps == opt_b.steps == 2 * -(-n // (s * k))
         tol = 2e-5 if dtype == np.float32 else 1e-12
-        np.testing.assert_allclose(a._params, b._params, rtol=tol, atol=tol)
+        np.testing.assert_allclose(a.params, b.params, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -128,7 +128,7 @@ def test_one_full_batch_epoch_equals_train_step(dtype):
     for _ in range(5):
         b.train_step(X, Y, 1.0)
     tol = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(a._params, b._params, rtol=tol, atol=tol)
+    np.testing.assert_allclose(a.params, b.params, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -138,7 +138,7 @@ def test_fit_is_reproducible_bitwise(dtype):
     for seed in (5, 5, 6):
         net = fastnn.Network([2, 7, 1], dtype=dtype, seed=0)
         history = net.fit(X, y, epochs=4, batch_size=8, optimizer=fastnn.Adam(0.01), seed=seed, verbose=0)
-        runs.append((net._params.copy(), history.history["loss"]))
+        runs.append((net.params.copy(), history.history["loss"]))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
     assert not np.array_equal(runs[0][0], runs[2][0])
@@ -173,7 +173,7 @@ def test_labels_and_one_hot_targets_agree():
     b = fastnn.Network([2, 8, 3], loss="cce", seed=0)
     a.fit(X, y, epochs=2, verbose=0)
     b.fit(X, datasets.one_hot(y), epochs=2, verbose=0)
-    np.testing.assert_array_equal(a._params, b._params)
+    np.testing.assert_array_equal(a.params, b.params)
     assert a.evaluate(X, y) == b.evaluate(X, datasets.one_hot(y))
 
 
@@ -218,13 +218,13 @@ def test_early_stopping_restores_the_best_weights():
     snapshots = {}
     history = net.fit(X, Y, epochs=200, batch_size=4, optimizer=fastnn.SGD(2.0),
                       validation_data=(X, 1 - Y), patience=5, verbose=0,
-                      callbacks=lambda e, m: snapshots.__setitem__(e, net._params.copy()))
+                      callbacks=lambda e, m: snapshots.__setitem__(e, net.params.copy()))
     val = history.history["val_loss"]
     best = int(np.argmin(val)) + 1
     assert history.best_epoch == best
     assert history.stopped_epoch == len(val) < 200
     assert history.stopped_epoch == best + 5
-    np.testing.assert_array_equal(net._params, snapshots[best])
+    np.testing.assert_array_equal(net.params, snapshots[best])
     assert net.evaluate(X, 1 - Y)[0] == pytest.approx(min(val))
 
 
@@ -256,7 +256,7 @@ def test_divergence_names_epoch_and_batch_and_keeps_finite_weights(dtype):
         net.fit(X, Y, epochs=50, batch_size=8, optimizer=fastnn.SGD(50.0), verbose=0)
     assert info.value.epoch >= 1 and 1 <= info.value.batch <= 8
     assert len(info.value.history.epoch) == info.value.epoch - 1
-    assert np.all(np.isfinite(net._params))
+    assert np.all(np.isfinite(net.params))
     assert isinstance(info.value, FloatingPointError)
 
 
@@ -270,8 +270,8 @@ def test_divergence_inside_an_update_restores_the_weights_before_it():
         net.fit(X, Y, epochs=1, batch_size=1, optimizer=fastnn.SGD(1e30), shuffle=False, verbose=0)
     ref = fastnn.Network([1, 1], loss="mse", seed=0)
     ref.fit(X[:, :1], Y[:, :1], epochs=1, batch_size=1, optimizer=fastnn.SGD(1e30), verbose=0)
-    assert np.all(np.isfinite(net._params)) and abs(net._params[0]) > 1e29
-    np.testing.assert_array_equal(net._params, ref._params)
+    assert np.all(np.isfinite(net.params)) and abs(net.params[0]) > 1e29
+    np.testing.assert_array_equal(net.params, ref.params)
     assert info.value.batch == 2
 
 
@@ -307,9 +307,9 @@ def test_epoch_kernel_allocates_nothing_per_step():
     rng = np.random.default_rng(0)
     net = fastnn.Network([2, 8, 1], seed=0)
     opt = fastnn.Adam(0.01)
-    opt._bind(net)
+    opt.bind(net)
     bs = 4
-    work = np.empty(ktrain.epoch_work_size(net._layout, bs), dtype=dtype)
+    work = np.empty(ktrain.epoch_work_size(net.kernel_buffers.layout, bs), dtype=dtype)
     was_enabled = _nrt_python.memsys_stats_enabled()
     _nrt_python.memsys_enable_stats()
     try:
@@ -319,8 +319,8 @@ def test_epoch_kernel_allocates_nothing_per_step():
             Ys = (rng.random((N, 1)) > 0.5).astype(dtype)
             perm = rng.permutation(N).astype(np.int64)
             for accumulate in (1, 3):
-                args = (net._params, net._grads, net._layout, Xs, Ys, perm, bs, accumulate,
-                        net._loss_code, opt.code, opt._hyper, opt._state, 0, work, -1)
+                args = (net.params, net.grads, net.kernel_buffers.layout, Xs, Ys, perm, bs, accumulate,
+                        net.kernel_buffers.loss, opt.code, opt._hyper, opt.state, 0, work, -1)
                 ktrain.train_epoch(*args)
                 before = rtsys.get_allocation_stats()
                 result = ktrain.train_epoch(*args)
@@ -376,9 +376,9 @@ def test_bad_data_and_labels_are_named():
 def test_batch_size_larger_than_the_data_and_zero_epochs():
     X, Y = xor()
     net = fastnn.Network([2, 3, 1], seed=0)
-    start = net._params.copy()
+    start = net.params.copy()
     history = net.fit(X, Y, epochs=0, verbose=0)
-    assert history.epoch == [] and np.array_equal(net._params, start)
+    assert history.epoch == [] and np.array_equal(net.params, start)
     opt = fastnn.SGD(0.1)
     net.fit(X, Y, epochs=2, batch_size=1000, optimizer=opt, verbose=0)
     assert opt.steps == 2
@@ -445,21 +445,21 @@ def l2_kernel_loop(net, opt, Xs, Ys, perm, bs, alpha, grad_scale, loss_scale):
         rows = perm[start : start + bs]
         m = rows.size
         X, Y = np.ascontiguousarray(Xs[rows]).T, np.ascontiguousarray(Ys[rows]).T
-        loss = knet.network_loss(net._params, net._layout, X, Y, ws.acts, ws.z_out, net._loss_code)
-        knet.network_backward(net._params, net._grads, net._layout, X, Y, ws.acts, ws.delta,
-                              ws.scratch, net._loss_code, False)
-        squares = kreg.scale_add_l2(net._params, net._grads, net._layout, grad_scale, alpha / m)
+        loss = knet.network_loss(net.params, net.kernel_buffers.layout, X, Y, ws.acts, ws.z_out, net.kernel_buffers.loss)
+        knet.network_backward(net.params, net.grads, net.kernel_buffers.layout, X, Y, ws.acts, ws.delta,
+                              ws.scratch, net.kernel_buffers.loss, False)
+        squares = kreg.scale_add_l2(net.params, net.grads, net.kernel_buffers.layout, grad_scale, alpha / m)
         total += (loss * loss_scale + 0.5 * alpha * squares / m) * m
-        opt._steps[0] += 1
-        kopt.optimizer_update(net._params, net._grads, opt.code, opt._hyper, opt._state,
+        opt.steps += 1
+        kopt.optimizer_update(net.params, net.grads, opt.code, opt._hyper, opt.state,
                               opt.steps, 1.0)
     return total
 
 
 def l2_epoch_args(net, opt, Xs, Ys, perm, bs):
-    work = np.empty(ktrain.epoch_work_size(net._layout, bs), dtype=net.dtype)
-    return (net._params, net._grads, net._layout, Xs, Ys, perm, bs, net._loss_code, opt.code,
-            opt._hyper, opt._state, opt.steps, work, -1)
+    work = np.empty(ktrain.epoch_work_size(net.kernel_buffers.layout, bs), dtype=net.dtype)
+    return (net.params, net.grads, net.kernel_buffers.layout, Xs, Ys, perm, bs, net.kernel_buffers.loss, opt.code,
+            opt._hyper, opt.state, opt.steps, work, -1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -485,16 +485,16 @@ def test_train_epoch_l2_equals_the_kernel_loop(dtype, make_optimizer, loss, alph
             for _ in range(2)]
     opts = [make_optimizer(), make_optimizer()]
     for net, opt in zip(nets, opts):
-        opt._bind(net)
+        opt.bind(net)
     for _ in range(3):
         total, _, status, batches, steps = ktrain.train_epoch_l2(
             *l2_epoch_args(nets[0], opts[0], Xs, Ys, perm, bs), alpha, grad_scale, loss_scale)
-        opts[0]._steps[0] = steps
+        opts[0].steps = steps
         expected = l2_kernel_loop(nets[1], opts[1], Xs, Ys, perm, bs, alpha, grad_scale, loss_scale)
         assert status == ktrain.OK and batches == 5 and steps == opts[1].steps
         assert total == pytest.approx(expected, rel=1e-14)
-    np.testing.assert_array_equal(nets[0]._params, nets[1]._params)
-    np.testing.assert_array_equal(opts[0]._state, opts[1]._state)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    np.testing.assert_array_equal(opts[0].state, opts[1].state)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -506,27 +506,27 @@ def test_train_epoch_l2_without_penalty_is_train_epoch(dtype):
     nets = [fastnn.Network([4, 7, 2], dtype=dtype, seed=1) for _ in range(2)]
     opts = [fastnn.Adam(0.01), fastnn.Adam(0.01)]
     for net, opt in zip(nets, opts):
-        opt._bind(net)
+        opt.bind(net)
     args = l2_epoch_args(nets[0], opts[0], Xs, Ys, perm, 8)
     plain = ktrain.train_epoch(*args[:7], 1, *args[7:])
     args = l2_epoch_args(nets[1], opts[1], Xs, Ys, perm, 8)
     with_l2 = ktrain.train_epoch_l2(*args, 0.0, 1.0, 1.0)
     assert plain == with_l2
-    np.testing.assert_array_equal(nets[0]._params, nets[1]._params)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
 
 
 def test_train_epoch_l2_reports_a_non_finite_loss_at_its_batch():
     net = fastnn.Network([2, 3, 1], loss="mse", dtype=np.float64, seed=0)
     opt = fastnn.SGD(0.1)
-    opt._bind(net)
+    opt.bind(net)
     Xs = np.ones((10, 2))
     Ys = np.zeros((10, 1))
     Ys[6] = np.inf  # in the second batch of 4
-    before = net._params.copy()
+    before = net.params.copy()
     args = l2_epoch_args(net, opt, Xs, Ys, np.arange(10, dtype=np.int64), 4)
     _, _, status, batch, steps = ktrain.train_epoch_l2(*args, 0.1, 1.0, 0.5)
     assert (status, batch, steps) == (ktrain.LOSS_NOT_FINITE, 1, 1)
-    assert np.isfinite(net._params).all() and not np.array_equal(net._params, before)
+    assert np.isfinite(net.params).all() and not np.array_equal(net.params, before)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -8,6 +8,7 @@
   over flat parameter buffers
 - :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
 - :mod:`~fastnn.kernels.checks`: cheap checks after a call (all weights finite)
+- :mod:`~fastnn.kernels.bundles`: the named bundles kernels take, and the status codes
 - :mod:`~fastnn.kernels._jit`: the JIT policy (flags, cache), defined once
 
 Kernels never validate: the API layer guarantees shapes, dtypes and contiguity.
@@ -109,6 +110,6 @@ def _prepare_cache():
 
 _prepare_cache()
 
-from . import activations, dense, losses, network, optimizers, training  # noqa: E402
+from . import activations, bundles, dense, losses, network, optimizers, training  # noqa: E402
 
-__all__ = ["activations", "dense", "losses", "network", "optimizers", "training"]
+__all__ = ["activations", "bundles", "dense", "losses", "network", "optimizers", "training"]

@@ -9,19 +9,22 @@ so one compiled kernel serves any depth and the optimizer update is one loop.
 
     [n_in, n_out, w_offset, b_offset, activation_code]
 
-Work buffers, for a batch of m samples (all flat, 1-D, the network's dtype):
+Work buffers, for batches of up to m samples, are carved out of ONE flat array of the
+network's dtype by :func:`carve`, whose plan (:func:`work_plan`) is the only description
+of it; :func:`work_size` gives its length. In order:
 
-- ``acts``: at least ``m * sum(n_l)``; layer l's output ``A[l]`` (n_l, m) follows
-  layer l-1's.
-- ``z_out``: at least ``m * n_L``; the output pre-activation ``Z[L]`` (kept for a
-  stable loss).
-- ``delta``: ``2 * h`` with ``h >= m * max(n_l)``; two halves used in turn for ``dZ``.
-- ``scratch``: at least ``max(n_l * n_{l-1})``; only used when accumulating.
+- ``acts``: ``m * sum(n_l)``; layer l's output ``A[l]`` (n_l, m) follows layer l-1's.
+- ``z_out``: ``m * n_L``; the output pre-activation ``Z[L]`` (kept for a stable loss).
+  A forward pass needs only these two (``work_size(layout, m, False)``).
+- ``delta``: ``2 * m * max(n_l)``; two halves used in turn for ``dZ``.
+- ``xbuf``, ``ybuf``: ``m * n_0`` and ``m * n_L``; a gathered batch (epoch kernel).
+- ``scratch``: ``max(n_l * n_{l-1})``; only used when adding into the gradients.
 """
 
 from numba.extending import register_jitable
 
 from ._jit import HELPER_OPTIONS, kernel
+from .bundles import BAD_BATCH, OK, PARAMS_NOT_FINITE
 from .checks import batch_ok
 from .views import borrow2d
 from .activations import activation_backward
@@ -34,6 +37,55 @@ N_OUT = 1
 W_OFF = 2
 B_OFF = 3
 ACT = 4
+
+
+@register_jitable(**HELPER_OPTIONS)
+def work_plan(layout, m, training):
+    """Start of each work buffer in the flat work array, for batches of up to m samples.
+
+    Returns
+    -------
+    (z_out, delta, xbuf, ybuf, scratch, end) : tuple of int
+        ``acts`` starts at 0; ``end`` is the length. Without ``training`` only ``acts``
+        and ``z_out`` are used and ``end`` is where ``delta`` would start.
+    """
+    L = layout.shape[0]
+    total_out = 0
+    widest = 0
+    weights = 0
+    for l in range(L):
+        total_out += layout[l, N_OUT]
+        widest = max(widest, layout[l, N_OUT])
+        weights = max(weights, layout[l, N_IN] * layout[l, N_OUT])
+    z_out = m * total_out
+    delta = z_out + m * layout[L - 1, N_OUT]
+    if not training:
+        return z_out, delta, delta, delta, delta, delta
+    xbuf = delta + 2 * m * widest
+    ybuf = xbuf + m * layout[0, N_IN]
+    scratch = ybuf + m * layout[L - 1, N_OUT]
+    return z_out, delta, xbuf, ybuf, scratch, scratch + weights
+
+
+@register_jitable(**HELPER_OPTIONS)
+def carve(work, layout, m, training):
+    """The work buffers ``(acts, z_out, delta, xbuf, ybuf, scratch)``, 1-D slices of
+    ``work`` placed by :func:`work_plan` (empty slices for what a forward pass skips)."""
+    z_out, delta, xbuf, ybuf, scratch, end = work_plan(layout, m, training)
+    return (work[:z_out], work[z_out:delta], work[delta:xbuf], work[xbuf:ybuf],
+            work[ybuf:scratch], work[scratch:end])
+
+
+@kernel
+def work_size(layout, m, training):
+    """Length of the flat work array for batches of up to m samples (:func:`work_plan`)."""
+    return work_plan(layout, m, training)[5]
+
+
+@kernel
+def work_views(work, layout, m, training):
+    """:func:`carve` for the API layer: ``(acts, z_out, delta, xbuf, ybuf, scratch)``."""
+    return carve(work, layout, m, training)
 
 
 @register_jitable(**HELPER_OPTIONS)
@@ -90,7 +142,7 @@ def network_forward(params, layout, X, acts, z_out):
 
 
 @kernel
-def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, accumulate):
+def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads):
     """Backward pass of every layer after :func:`network_forward` on the same ``X``.
 
     Parameters
@@ -98,9 +150,11 @@ def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, ac
     params : ndarray of shape (p,)
         Read.
     grads : ndarray of shape (p,)
-        ACCUMULATED: ``grads += dJ/dparams`` (overwritten when ``accumulate`` is False).
+        ACCUMULATED: ``grads += dJ/dparams`` (overwritten when ``add_to_grads`` is False).
     layout : int64 ndarray of shape (L, 5)
         Read.
+    loss : int
+        Loss code (:data:`fastnn.kernels.losses.CODES`).
     X : ndarray of shape (n_0, m)
         Read: the forward input.
     Y : ndarray of shape (n_L, m)
@@ -110,11 +164,9 @@ def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, ac
     delta : ndarray of shape (2 * h,), h >= m * max(n_l)
         Work space, overwritten.
     scratch : ndarray of shape (>= max(n_l * n_{l-1}),)
-        Work space, overwritten when ``accumulate``.
-    loss : int
-        Loss code (:data:`fastnn.kernels.losses.CODES`).
-    accumulate : bool
-        False only when the caller knows ``grads`` holds zeros.
+        Work space, overwritten when ``add_to_grads``.
+    add_to_grads : bool
+        Add into ``grads``; False (overwrite) only when the caller knows they hold zeros.
 
     Notes
     -----
@@ -140,22 +192,22 @@ def network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, ac
         A_prev = borrow2d(acts, start, n_in, m)
         side = half - side
         dA_prev = borrow2d(delta, side, n_in, m)
-        dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, True)
+        dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, add_to_grads, True)
         activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
         dZ = dA_prev
     n_in, n_out, wo, bo = layout[0, N_IN], layout[0, N_OUT], layout[0, W_OFF], layout[0, B_OFF]
     W = borrow2d(params, wo, n_out, n_in)
     dW = borrow2d(grads, wo, n_out, n_in)
     db = borrow2d(grads, bo, n_out, 1)
-    dense_backward(W, X, dZ, dW, db, dZ, scratch, accumulate, False)
+    dense_backward(W, X, dZ, dW, db, dZ, scratch, add_to_grads, False)
 
 
 @kernel
-def network_loss(params, layout, X, Y, acts, z_out, loss):
+def network_loss(params, layout, loss, X, Y, acts, z_out):
     """Forward pass, then the mean loss over the m samples (float64).
 
-    Parameters are those of :func:`network_forward`, plus ``Y`` (n_L, m) and the loss
-    code. ``acts`` and ``z_out`` are overwritten.
+    Parameters are those of :func:`network_forward`, plus the loss code and ``Y``
+    (n_L, m). ``acts`` and ``z_out`` are overwritten.
     """
     network_forward(params, layout, X, acts, z_out)
     m = X.shape[1]
@@ -166,7 +218,7 @@ def network_loss(params, layout, X, Y, acts, z_out, loss):
 
 
 @kernel
-def train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr):
+def train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr):
     """One gradient-descent step on one batch: forward, backward, ``params -= lr grads``.
 
     ``grads`` is overwritten with this batch's gradient (not accumulated). Arguments
@@ -180,24 +232,19 @@ def train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, l
         :func:`~fastnn.kernels.optimizers.sgd_update_checked`).
     """
     network_forward(params, layout, X, acts, z_out)
-    network_backward(params, grads, layout, X, Y, acts, delta, scratch, loss, False)
+    network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False)
     return sgd_update_checked(params, grads, lr)
 
 
-STEP_APPLIED = 0
-STEP_BAD_BATCH = 1
-STEP_REFUSED = 2
-
-
 @kernel
-def checked_train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr, lo, hi):
+def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi):
     """:func:`~fastnn.kernels.checks.batch_ok` then :func:`train_step`, in one call.
 
     The per-step path of ``Network.train_step``: one kernel call instead of two.
 
     Parameters
     ----------
-    params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr
+    params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr
         As in :func:`train_step`.
     lo, hi : float
         Bounds for ``Y`` (see :func:`~fastnn.kernels.checks.batch_ok`).
@@ -205,13 +252,13 @@ def checked_train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch,
     Returns
     -------
     int
-        ``STEP_APPLIED``; ``STEP_BAD_BATCH`` when ``X`` is not all finite or ``Y`` not
-        all finite and within ``[lo, hi]`` (nothing is computed or changed); or
-        ``STEP_REFUSED`` when the update would have made a parameter NaN or infinite
-        (``params`` unchanged).
+        ``OK``; ``BAD_BATCH`` when ``X`` is not all finite or ``Y`` not all finite and
+        within ``[lo, hi]`` (nothing is computed or changed); or ``PARAMS_NOT_FINITE``
+        when the update would have made a parameter NaN or infinite (it is refused:
+        ``params`` unchanged). See :mod:`fastnn.kernels.bundles`.
     """
     if not batch_ok(X, Y, lo, hi):
-        return STEP_BAD_BATCH
-    if train_step(params, grads, layout, X, Y, acts, z_out, delta, scratch, loss, lr):
-        return STEP_APPLIED
-    return STEP_REFUSED
+        return BAD_BATCH
+    if train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr):
+        return OK
+    return PARAMS_NOT_FINITE

@@ -1,0 +1,172 @@
+"""The epoch engine: everything a fit needs below its policy, built once per fit.
+
+:class:`EpochEngine` holds the data sample-major, the order buffer, the work buffer, the
+backups for divergence and Ctrl-C, the thread policy around each kernel call and an
+optional L2 penalty; :meth:`EpochEngine.run` trains epochs and reports their metrics or a
+structured :class:`Divergence`. ``Network.fit`` (:mod:`fastnn.training`) and both
+scikit-learn estimators drive it; they keep only policy (metrics, stopping, schedules,
+output).
+
+The engine knows a network and an optimizer only by their kernel interface
+(``net.kernel_buffers``, ``net.buffers_changed()``, ``optimizer.kernel_buffers(net)``,
+``optimizer.steps``), so it imports neither module.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import threads as _threads
+from .kernels import training as ktrain
+from .kernels.bundles import (LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, EpochPlan,
+                              Penalty)
+from .kernels.network import work_size
+
+
+class Divergence(NamedTuple):
+    """Where a run of epochs stopped on a NaN or infinite value."""
+
+    epoch: int
+    """0-based epoch of the run that failed (the epochs before it completed)."""
+    batch: int
+    """0-based micro-batch of that epoch."""
+    what: str
+    """"loss" or "parameters after the update"."""
+
+
+class EpochRun(NamedTuple):
+    """What :meth:`EpochEngine.run` trained."""
+
+    loss_sums: np.ndarray
+    """float64 (epochs completed,): ``sum over batches of m * J_batch`` per epoch."""
+    correct: np.ndarray
+    """int64 (epochs completed,): correctly classified samples per epoch."""
+    divergence: "Divergence | None"
+    """None, or where the run stopped; the network then holds the last finite weights."""
+
+
+class EpochEngine:
+    """Mini-batch epochs of ``net`` with ``optimizer`` over sample-major data.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place.
+    optimizer : Optimizer
+        Bound to ``net`` here (its state carries over between engines of one network).
+    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype
+        Inputs, one sample per ROW (checked by the caller).
+    Ys : ndarray of shape (N, n_L), C-contiguous, the network's dtype
+        Targets, one sample per row.
+    batch_size : int
+        Samples per micro-batch (at most N).
+    micro_batches : int, default 1
+        Micro-batches per update: their gradients add up in the backward kernel and one
+        update follows (the gradient of one batch of ``micro_batches * batch_size``).
+    penalty : Penalty, optional
+        scikit-learn's per-batch L2 penalty and loss scaling (needs ``micro_batches=1``).
+    max_epochs_per_call : int, default 1
+        The most epochs one kernel call may train (the size of the order buffer).
+
+    Notes
+    -----
+    Divergence: before each call the parameters and the optimizer state are copied;
+    when an update makes a parameter NaN or infinite, they are restored and the call is
+    replayed up to the group of micro-batches before the failing update (the loop is
+    deterministic, so bitwise). On Ctrl-C (which Python raises only after the kernel
+    returns), network and optimizer roll back to the start of the call: whole epochs.
+    """
+
+    def __init__(self, net, optimizer, Xs, Ys, batch_size, micro_batches=1, penalty=None,
+                 max_epochs_per_call=1):
+        self.net = net
+        self.optimizer = optimizer
+        self.data = Data(Xs, Ys)
+        self.n_samples = N = Xs.shape[0]
+        self.batch_size = batch_size
+        self.micro_batches = micro_batches
+        self.penalty = NO_PENALTY if penalty is None else Penalty(*penalty)
+        buffers = net.kernel_buffers
+        self.work = np.empty(work_size(buffers.layout, batch_size, True), dtype=buffers.params.dtype)
+        self.order = np.arange(N, dtype=np.int64)
+        # One epoch per call: a view of the order, no second array of N indices.
+        self._one_per_call = max_epochs_per_call == 1
+        self.perms = (self.order[np.newaxis] if self._one_per_call
+                      else np.empty((max_epochs_per_call, N), dtype=np.int64))
+        self.sums = np.empty(max_epochs_per_call, dtype=np.float64)
+        self.counts = np.empty(max_epochs_per_call, dtype=np.int64)
+        state = optimizer.kernel_buffers(net).state
+        self._params_backup = np.empty_like(buffers.params)
+        self._state_backup = np.empty_like(state)
+        self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
+        self.batches_per_epoch = -(-N // batch_size)
+
+    def warm_up(self):
+        """Compile (or load from the cache) the epoch kernel: a call that trains nothing
+        (so that a progress bar started after it measures training only)."""
+        net, optimizer = self.net, self.optimizer
+        ktrain.train_epochs(net.kernel_buffers, optimizer.kernel_buffers(net), self.data,
+                            EpochPlan(self.batch_size, self.micro_batches, -1), self.penalty,
+                            self.perms[:0], optimizer.steps, self.work, self.sums, self.counts)
+
+    def run(self, epochs=1, rng=None):
+        """Train ``epochs`` epochs (at most ``max_epochs_per_call``) in one kernel call.
+
+        Parameters
+        ----------
+        epochs : int
+        rng : numpy Generator, optional
+            Shuffles the order of the samples before each epoch; None keeps the order.
+
+        Returns
+        -------
+        EpochRun
+        """
+        perms = self.perms[:epochs]
+        for i in range(epochs):
+            if rng is not None:
+                rng.shuffle(self.order)
+            if not self._one_per_call:
+                perms[i] = self.order
+        net, optimizer = self.net, self.optimizer
+        params, state = net.kernel_buffers.params, optimizer.kernel_buffers(net).state
+        steps_before = optimizer.steps
+        backed_up = False
+        try:
+            np.copyto(self._params_backup, params)
+            np.copyto(self._state_backup, state)
+            backed_up = True
+            status, trained, batch, _ = self._call(perms, -1)
+            if status == PARAMS_NOT_FINITE:
+                np.copyto(params, self._params_backup)
+                np.copyto(state, self._state_backup)
+                optimizer.steps = steps_before
+                group_start = (batch // self.micro_batches) * self.micro_batches
+                self._call(perms[: trained + 1], group_start, kind="replay")
+        except KeyboardInterrupt:
+            if backed_up:
+                np.copyto(params, self._params_backup)
+                np.copyto(state, self._state_backup)
+                optimizer.steps = steps_before
+            net.buffers_changed()
+            raise
+        divergence = None
+        if status != OK:
+            what = "loss" if status == LOSS_NOT_FINITE else "parameters after the update"
+            divergence = Divergence(trained, batch, what)
+        return EpochRun(self.sums[:trained], self.counts[:trained], divergence)
+
+    def _call(self, perms, stop, kind="train"):
+        """One call of the epoch kernel over ``perms`` (the last epoch up to ``stop``),
+        under the thread policy; the optimizer's step count follows it."""
+        net, optimizer = self.net, self.optimizer
+        args = (net.kernel_buffers, optimizer.kernel_buffers(net), self.data,
+                EpochPlan(self.batch_size, self.micro_batches, stop), self.penalty, perms,
+                optimizer.steps, self.work, self.sums, self.counts)
+        try:
+            with _threads.training_threads(self.blas_work, perms.shape[0] * self.batches_per_epoch, kind):
+                status, trained, batch, steps = ktrain.train_epochs(*args)
+        finally:
+            net.buffers_changed()
+        optimizer.steps = steps
+        return status, trained, batch, steps

@@ -1,0 +1,23 @@
+"""The losses a network can train with: accepted names, implied outputs, target ranges."""
+
+import numpy as np
+
+from ._validation import check_choice
+
+LOSSES = {
+    "bce": "bce", "binary_crossentropy": "bce", "log_loss": "bce",
+    "cce": "cce", "categorical_crossentropy": "cce", "ce": "cce", "cross_entropy": "cce",
+    "mse": "mse", "mean_squared_error": "mse",
+}
+"""Accepted loss names -> canonical name."""
+
+OUTPUT_ACTIVATION = {"bce": "sigmoid", "cce": "softmax", "mse": "identity"}
+"""The output activation each loss implies (bce and cce require it)."""
+
+TARGET_RANGE = {"bce": (0.0, 1.0), "cce": (0.0, 1.0), "mse": (-np.inf, np.inf)}
+"""The values each loss accepts as targets (finite in every case)."""
+
+
+def check_loss(loss, name="loss"):
+    """The canonical name of ``loss`` (aliases accepted), else ValueError/TypeError."""
+    return check_choice(loss, name, LOSSES)
