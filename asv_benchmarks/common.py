@@ -90,12 +90,9 @@ class FastnnStep:
             layer.W[...] = W
             layer.b[...] = b
         self.net.train_step(self.X, self.Y, LR)  # compile (or load the cache) + workspace
-        net, ws = self.net, self.net._train_ws
-        lo, hi = 0.0, 1.0  # bce targets
-        self._args = (net.params, net.grads, net.kernel_buffers.layout, self.X, self.Y, ws.acts, ws.z_out,
-                      ws.delta, ws.scratch, net.kernel_buffers.loss, LR, lo, hi)
+        self._args = self.net.kernel_step_args(self.X, self.Y, LR)
         self._kernel = knet.checked_train_step  # what Network.train_step calls
-        self._work = m * net._max_weights
+        self._work = self.net.product_size(m)
         from fastnn import threads
 
         self._threads = threads

@@ -8,7 +8,7 @@ from ._validation import check_positive_float, check_positive_int, check_seed
 def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
     """Largest relative error between ``backward`` and central finite differences.
 
-    The seed's total differential, ``dJ = sum_theta dJ/dtheta dtheta``, checked two ways:
+    The total differential, ``dJ = sum_theta dJ/dtheta dtheta``, checked two ways:
 
     * per element: ``(J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)`` against the
       analytic ``dJ/dtheta_i`` for every parameter of every layer;

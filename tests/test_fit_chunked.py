@@ -133,46 +133,6 @@ def test_chunked_divergence_of_the_loss_matches_per_epoch(dtype):
     assert a[1:] == b[1:]
 
 
-def test_train_epochs_is_train_epoch_per_row():
-    X, Y = data(np.float64)
-    net = fastnn.Network([5, 7, 3], dtype=np.float64, seed=1)
-    ref = fastnn.Network([5, 7, 3], dtype=np.float64, seed=1)
-    Xs, Ys = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
-    rng = np.random.default_rng(0)
-    perms = np.array([rng.permutation(37) for _ in range(4)], dtype=np.int64)
-    opts = [fastnn.Adam(0.01), fastnn.Adam(0.01)]
-    for n, o in zip((net, ref), opts):
-        o.bind(n)
-    work = np.empty(ktrain.epoch_work_size(net.kernel_buffers.layout, 5))
-    sums, counts = np.empty(4), np.empty(4, dtype=np.int64)
-    status, trained, _, steps = ktrain.train_epochs(
-        net.params, net.grads, net.kernel_buffers.layout, Xs, Ys, perms, 5, 2, net.kernel_buffers.loss, opts[0].code,
-        opts[0]._hyper, opts[0].state, 0, work, sums, counts)
-    assert status == ktrain.OK and trained == 4
-    step = 0
-    for e in range(4):
-        loss_sum, correct, status, _, step = ktrain.train_epoch(
-            ref.params, ref.grads, ref.kernel_buffers.layout, Xs, Ys, perms[e], 5, 2, ref.kernel_buffers.loss,
-            opts[1].code, opts[1]._hyper, opts[1].state, step, work, -1)
-        assert status == ktrain.OK and sums[e] == loss_sum and counts[e] == correct
-    assert steps == step
-    np.testing.assert_array_equal(net.params, ref.params)
-    np.testing.assert_array_equal(opts[0].state, opts[1].state)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(3, 5), (8, 8), (9, 17), (20, 33)])
-def test_transpose_finite(dtype, shape):
-    src = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    dst = np.empty(shape[::-1], dtype=dtype)
-    assert ktrain.transpose_finite(src, dst)
-    np.testing.assert_array_equal(dst, src.T)
-    for bad in (np.nan, np.inf, -np.inf):
-        src2 = src.copy()
-        src2[shape[0] - 1, shape[1] // 2] = bad
-        assert not ktrain.transpose_finite(src2, dst)
-
-
 def test_fit_still_names_a_non_finite_input():
     X, Y = data(np.float32)
     X[2, 5] = np.nan

@@ -430,3 +430,19 @@ def test_changing_X_between_forward_and_backward_does_not_change_the_gradient():
     nets[1].backward(Y)
     for a, b in zip(*(net.layers for net in nets)):
         np.testing.assert_array_equal(a.dW, b.dW)
+
+
+def test_from_params_is_the_network_with_those_parameters(dtype):
+    net = fastnn.Network([4, 6, 3], loss="cce", dtype=dtype, seed=1, activation="tanh")
+    X = np.random.default_rng(0).standard_normal((4, 9)).astype(dtype)
+    config = net.config()
+    built = fastnn.Network.from_params(config["sizes"], config["activations"], net.params,
+                                       loss=config["loss"])
+    assert built.config() == config and built.params is not net.params
+    np.testing.assert_array_equal(built.params, net.params)
+    np.testing.assert_array_equal(built.predict(X), net.predict(X))
+    assert all(np.shares_memory(layer.W, built.params) for layer in built.layers)
+    with pytest.raises(ValueError, match="params must have shape"):
+        fastnn.Network.from_params([4, 6, 3], ["tanh", "softmax"], net.params[:-1], loss="cce")
+    with pytest.raises(ValueError, match="one name per layer"):
+        fastnn.Network.from_params([4, 6, 3], ["tanh"], net.params, loss="cce")

@@ -206,3 +206,29 @@ def test_restore_best_weights_must_be_a_bool():
     X, y = fastnn.datasets.make_xor()
     with pytest.raises(TypeError, match="restore_best_weights must be True or False"):
         fastnn.Network([2, 3, 1]).fit(X, y, epochs=1, patience=2, restore_best_weights="yes", verbose=0)
+
+
+@pytest.mark.parametrize("make", [lambda: fastnn.SGD(0.1, momentum=0.9), lambda: fastnn.Adam(0.01)])
+def test_optimizer_pickles_with_its_network_and_goes_on_bitwise(make):
+    """Pickled together (as inside an estimator), the network and its optimizer come back
+    bound to each other: training goes on with the saved momentum/moments and step count."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 40))
+    Y = (rng.random((1, 40)) < 0.5).astype(np.float64)
+    net = fastnn.Network([3, 5, 1], dtype=np.float64, seed=0)
+    opt = make()
+    net.fit(X, Y, epochs=2, batch_size=8, optimizer=opt, verbose=0)
+    net2, opt2 = pickle.loads(pickle.dumps((net, opt)))
+    assert opt2.steps == opt.steps == 10 and opt2.state is not opt.state
+    np.testing.assert_array_equal(opt2.state, opt.state)
+    for n, o in ((net, opt), (net2, opt2)):
+        n.fit(X, Y, epochs=1, batch_size=8, optimizer=o, verbose=0)
+    assert opt2.steps == opt.steps == 15
+    np.testing.assert_array_equal(net2.params, net.params)
+    np.testing.assert_array_equal(opt2.state, opt.state)
+    alone = pickle.loads(pickle.dumps(opt))  # without its network: fresh state on next use
+    net3 = fastnn.Network([3, 5, 1], dtype=np.float64, seed=0)
+    alone.bind(net3)
+    assert alone.steps == 0 and not alone.state.any()

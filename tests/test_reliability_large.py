@@ -44,7 +44,7 @@ SCRIPT = textwrap.dedent("""
     out["fit_rows_peak_mb"] = tracemalloc.get_traced_memory()[1] / MB
     out["loss"] = history.history["loss"][0]
     tracemalloc.stop()
-    X = np.ascontiguousarray(rows.T)  # the seed layout, C order (made outside the measure)
+    X = np.ascontiguousarray(rows.T)  # feature-major (one sample per column), C order (made outside the measure)
     del rows
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tracemalloc.start()
@@ -76,7 +76,7 @@ def test_a_million_samples_train_with_bounded_memory():
     assert m["loss"] < 0.7 and m["accuracy"] > 0.95  # it learned (y is the sign of feature 0)
     # fit on row-layout data (rows.T): no copy of X; the sample-major targets and a few batches.
     assert m["fit_rows_peak_mb"] <= m["targets_mb"] + 16 * batch_mb + 8
-    # fit on seed-layout data: one sample-major copy of X, the targets and a few batches.
+    # fit on feature-major data: one sample-major copy of X, the targets and a few batches.
     assert m["fit_peak_mb"] <= m["data_mb"] + m["targets_mb"] + 16 * batch_mb + 8
     # predict: the output plus one 4096-sample chunk (1.6 MB) and its work space.
     assert m["predict_peak_mb"] <= m["predict_output_mb"] + 8

@@ -46,10 +46,21 @@ FLOAT32_REGRESSOR_FAILURES = {
 }
 
 
+FLOAT32_CLASSIFIER_FAILURES = {
+    "check_methods_sample_order_invariance": "issue 11 (every core, the same bits): OpenBLAS sums "
+                                             "an element in another order by its place in a tile, "
+                                             "so on some CPUs (AMD EPYC, Haswell kernels) permuted "
+                                             "rows differ by up to 9e-8; non-strict until issue 11 "
+                                             "makes predictions batch-invariant",
+}
+
+
 def expected_failures(estimator):
     """Checks that cannot pass for a setting, with the reason (run as xfail, not skipped)."""
     if estimator.dtype == np.float32 and isinstance(estimator, FastMLPRegressor):
         return FLOAT32_REGRESSOR_FAILURES
+    if estimator.dtype == np.float32 and isinstance(estimator, FastMLPClassifier):
+        return FLOAT32_CLASSIFIER_FAILURES
     return {}
 
 

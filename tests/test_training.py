@@ -5,7 +5,6 @@ import pytest
 
 import fastnn
 from fastnn import datasets
-from fastnn.kernels import training as ktrain
 
 DTYPES = [np.float32, np.float64]
 
@@ -292,48 +291,6 @@ def test_verbose_levels(capsys):
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2") and "accuracy" in lines[1]
 
 
-# ----------------------------------------------------------------- the kernel
-
-
-def test_epoch_kernel_allocates_nothing_per_step():
-    """NRT allocations of an epoch call do not grow with the number of steps.
-
-    (Each array argument is wrapped once per call, on entry; the loop itself allocates
-    nothing.)
-    """
-    from numba.core.runtime import _nrt_python, rtsys
-
-    dtype = np.float32
-    rng = np.random.default_rng(0)
-    net = fastnn.Network([2, 8, 1], seed=0)
-    opt = fastnn.Adam(0.01)
-    opt.bind(net)
-    bs = 4
-    work = np.empty(ktrain.epoch_work_size(net.kernel_buffers.layout, bs), dtype=dtype)
-    was_enabled = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    try:
-        counts = []
-        for N in (7, 103, 1003):
-            Xs = rng.standard_normal((N, 2)).astype(dtype)
-            Ys = (rng.random((N, 1)) > 0.5).astype(dtype)
-            perm = rng.permutation(N).astype(np.int64)
-            for accumulate in (1, 3):
-                args = (net.params, net.grads, net.kernel_buffers.layout, Xs, Ys, perm, bs, accumulate,
-                        net.kernel_buffers.loss, opt.code, opt._hyper, opt.state, 0, work, -1)
-                ktrain.train_epoch(*args)
-                before = rtsys.get_allocation_stats()
-                result = ktrain.train_epoch(*args)
-                after = rtsys.get_allocation_stats()
-                counts.append(after.alloc - before.alloc)
-                assert result[2] == ktrain.OK and result[3] == -(-N // bs)
-                assert result[4] == -(-N // (bs * accumulate))
-    finally:
-        if not was_enabled:
-            _nrt_python.memsys_disable_stats()
-    assert len(set(counts)) == 1 and counts[0] <= 9  # one per array argument at most
-
-
 # ----------------------------------------------------------------- argument checks
 
 
@@ -399,135 +356,6 @@ def test_docstring_examples_run():
     assert runner.failures == 0 and runner.tries > 0
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 23), (17, 9), (64, 130)])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_transpose_into(shape, dtype):
-    src = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    dst = np.empty(shape[::-1], dtype=dtype)
-    ktrain.transpose_into(src, dst)
-    np.testing.assert_array_equal(dst, src.T)
-
-
-def test_fit_applies_the_thread_policy_around_each_epoch(monkeypatch):
-    import contextlib
-
-    from fastnn import training
-
-    calls = []
-
-    @contextlib.contextmanager
-    def record(work, steps=1, kind="train"):
-        calls.append((work, steps, kind))
-        yield
-
-    monkeypatch.setattr(training._threads, "training_threads", record)
-    X, Y = xor()
-    net = fastnn.Network([2, 8, 1], seed=0)
-    net.fit(X, Y, epochs=3, batch_size=2, validation_data=(X, Y), verbose=0)
-    # one epoch call each: batch 2 x the largest layer (8 x 2), 2 steps of the 4 samples
-    assert calls.count((2 * 16, 2, "train")) == 3
-    assert calls.count((4 * 16, 1, "forward")) == 3  # one validation pass each
-
-
-# ----------------------------------------------------------------- the L2 epoch kernel
-
-
-def l2_kernel_loop(net, opt, Xs, Ys, perm, bs, alpha, grad_scale, loss_scale):
-    """The per-batch loop train_epoch_l2 replaces, one kernel call at a time (the loop the
-    scikit-learn estimators ran before); returns the sum of m * J_batch."""
-    from fastnn.kernels import network as knet
-    from fastnn.kernels import optimizers as kopt
-    from fastnn.kernels import regularization as kreg
-
-    ws = net._workspace(None, bs)
-    total = 0.0
-    for start in range(0, perm.size, bs):
-        rows = perm[start : start + bs]
-        m = rows.size
-        X, Y = np.ascontiguousarray(Xs[rows]).T, np.ascontiguousarray(Ys[rows]).T
-        loss = knet.network_loss(net.params, net.kernel_buffers.layout, X, Y, ws.acts, ws.z_out, net.kernel_buffers.loss)
-        knet.network_backward(net.params, net.grads, net.kernel_buffers.layout, X, Y, ws.acts, ws.delta,
-                              ws.scratch, net.kernel_buffers.loss, False)
-        squares = kreg.scale_add_l2(net.params, net.grads, net.kernel_buffers.layout, grad_scale, alpha / m)
-        total += (loss * loss_scale + 0.5 * alpha * squares / m) * m
-        opt.steps += 1
-        kopt.optimizer_update(net.params, net.grads, opt.code, opt._hyper, opt.state,
-                              opt.steps, 1.0)
-    return total
-
-
-def l2_epoch_args(net, opt, Xs, Ys, perm, bs):
-    work = np.empty(ktrain.epoch_work_size(net.kernel_buffers.layout, bs), dtype=net.dtype)
-    return (net.params, net.grads, net.kernel_buffers.layout, Xs, Ys, perm, bs, net.kernel_buffers.loss, opt.code,
-            opt._hyper, opt.state, opt.steps, work, -1)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("make_optimizer", [
-    lambda: fastnn.SGD(0.1, momentum=0.9, nesterov=True),
-    lambda: fastnn.Adam(0.01),
-])
-@pytest.mark.parametrize("loss, alpha, grad_scale, loss_scale", [
-    ("bce", 0.7, 1.0, 1.0), ("cce", 0.0, 1.0, 1.0), ("mse", 0.3, 1.5, 0.5),
-])
-def test_train_epoch_l2_equals_the_kernel_loop(dtype, make_optimizer, loss, alpha, grad_scale,
-                                               loss_scale):
-    """Bitwise the same weights as the per-batch loop (a short last batch included); the
-    loss sum to rounding (the kernel may fuse its float64 sum into FMAs)."""
-    rng = np.random.default_rng(4)
-    N, bs = 23, 5
-    Xs = rng.standard_normal((N, 3)).astype(dtype)
-    Ys = (rng.random((N, 3)) > 0.5).astype(dtype)
-    if loss == "cce":
-        Ys = np.eye(3, dtype=dtype)[rng.integers(0, 3, N)]
-    perm = rng.permutation(N).astype(np.int64)
-    nets = [fastnn.Network([3, 6, 3], loss=loss, dtype=dtype, seed=2, activation="tanh")
-            for _ in range(2)]
-    opts = [make_optimizer(), make_optimizer()]
-    for net, opt in zip(nets, opts):
-        opt.bind(net)
-    for _ in range(3):
-        total, _, status, batches, steps = ktrain.train_epoch_l2(
-            *l2_epoch_args(nets[0], opts[0], Xs, Ys, perm, bs), alpha, grad_scale, loss_scale)
-        opts[0].steps = steps
-        expected = l2_kernel_loop(nets[1], opts[1], Xs, Ys, perm, bs, alpha, grad_scale, loss_scale)
-        assert status == ktrain.OK and batches == 5 and steps == opts[1].steps
-        assert total == pytest.approx(expected, rel=1e-14)
-    np.testing.assert_array_equal(nets[0].params, nets[1].params)
-    np.testing.assert_array_equal(opts[0].state, opts[1].state)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_train_epoch_l2_without_penalty_is_train_epoch(dtype):
-    rng = np.random.default_rng(5)
-    Xs = rng.standard_normal((31, 4)).astype(dtype)
-    Ys = (rng.random((31, 2)) > 0.5).astype(dtype)
-    perm = rng.permutation(31).astype(np.int64)
-    nets = [fastnn.Network([4, 7, 2], dtype=dtype, seed=1) for _ in range(2)]
-    opts = [fastnn.Adam(0.01), fastnn.Adam(0.01)]
-    for net, opt in zip(nets, opts):
-        opt.bind(net)
-    args = l2_epoch_args(nets[0], opts[0], Xs, Ys, perm, 8)
-    plain = ktrain.train_epoch(*args[:7], 1, *args[7:])
-    args = l2_epoch_args(nets[1], opts[1], Xs, Ys, perm, 8)
-    with_l2 = ktrain.train_epoch_l2(*args, 0.0, 1.0, 1.0)
-    assert plain == with_l2
-    np.testing.assert_array_equal(nets[0].params, nets[1].params)
-
-
-def test_train_epoch_l2_reports_a_non_finite_loss_at_its_batch():
-    net = fastnn.Network([2, 3, 1], loss="mse", dtype=np.float64, seed=0)
-    opt = fastnn.SGD(0.1)
-    opt.bind(net)
-    Xs = np.ones((10, 2))
-    Ys = np.zeros((10, 1))
-    Ys[6] = np.inf  # in the second batch of 4
-    before = net.params.copy()
-    args = l2_epoch_args(net, opt, Xs, Ys, np.arange(10, dtype=np.int64), 4)
-    _, _, status, batch, steps = ktrain.train_epoch_l2(*args, 0.1, 1.0, 0.5)
-    assert (status, batch, steps) == (ktrain.LOSS_NOT_FINITE, 1, 1)
-    assert np.isfinite(net.params).all() and not np.array_equal(net.params, before)
-
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_loss_and_evaluate_work_in_chunks_with_the_same_result(dtype, monkeypatch):
@@ -540,10 +368,17 @@ def test_loss_and_evaluate_work_in_chunks_with_the_same_result(dtype, monkeypatc
     net = fastnn.Network([5, 7, 3], loss="cce", dtype=dtype, seed=3)
     whole = net.evaluate(X, y), net.loss(X, fastnn.datasets.one_hot(y, 3))
     monkeypatch.setattr(fastnn.network, "PREDICT_CHUNK", 64)
-    monkeypatch.setattr(fastnn.training, "PREDICT_CHUNK", 64)
+    chunks = []
+    real = fastnn.network.knet.network_loss
+
+    def record(params, layout, loss, X, Y, acts, z_out):
+        chunks.append(X.shape[1])
+        return real(params, layout, loss, X, Y, acts, z_out)
+
+    monkeypatch.setattr(fastnn.network.knet, "network_loss", record)
     fresh = fastnn.Network([5, 7, 3], loss="cce", dtype=dtype, seed=3)
     chunked = fresh.evaluate(X, y), fresh.loss(X, fastnn.datasets.one_hot(y, 3))
-    assert fresh._eval_ws.capacity == 64
+    assert chunks == 2 * ([64] * 15 + [40])  # evaluate, then loss: 1000 samples in chunks of 64
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(chunked[0][0], whole[0][0], rtol=rtol)
     assert chunked[0][1] == whole[0][1]

@@ -256,10 +256,9 @@ def transpose_finite(src, dst):
 
     Notes
     -----
-    8 x 8 tiles keep the strided side of the copy within a few cache lines (measured
-    about 5x faster than ``np.ascontiguousarray(src.T)`` for (784, 4096) float32; 16 x 16
-    was 1.5-2x slower at N = 4096). The check saves :func:`fit` a separate read of the
-    inputs: 5-10% less time than ``all_finite`` + a plain transpose.
+    8 x 8 tiles keep the strided side of the copy within a few cache lines; the check saves
+    ``fit`` a separate read of the inputs (figures and how they were taken:
+    docs/performance-notes.md).
     """
     n, N = src.shape
     zero = src.dtype.type(0)
