@@ -4,12 +4,12 @@
 - :mod:`~fastnn.kernels.dense`: the fused dense forward and the accumulating backward
 - :mod:`~fastnn.kernels.losses`: loss values and their output gradients
 - :mod:`~fastnn.kernels.optimizers`: in-place parameter updates
+- :mod:`~fastnn.kernels.regularization`: the L2 penalty's gradient over flat buffers
+- :mod:`~fastnn.kernels.views`: 2-D views carved out of flat buffers inside kernels
 - :mod:`~fastnn.kernels.network`: whole-network forward, backward and training step
   over flat parameter buffers
 - :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
 - :mod:`~fastnn.kernels.checks`: cheap checks after a call (all weights finite)
-- :mod:`~fastnn.kernels.regularization`: the L2 penalty's gradient over flat buffers
-- :mod:`~fastnn.kernels.views`: 2-D views carved out of flat buffers inside kernels
 - :mod:`~fastnn.kernels._jit`: the JIT policy (flags, cache), defined once
 
 Kernels never validate: the API layer guarantees shapes, dtypes and contiguity.
