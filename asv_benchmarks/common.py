@@ -10,8 +10,8 @@ SAME data (seeded), so their times can be divided:
   included) and the kernel call it makes (what an epoch loop pays per step);
 - :class:`FastnnFit`: ``fastnn.Network.fit``, the training loop users call (one
   compiled call per epoch: shuffle, gather, forward, backward, update), timed per step;
-- :class:`NumpyStep`: a careful NumPy implementation of the seed's formulas:
-  preallocated buffers, ``out=`` everywhere, no temporaries in the step;
+- :class:`NumpyStep`: a careful NumPy implementation of the README's formulas ("Math
+  and notation"): preallocated buffers, ``out=`` everywhere, no temporaries in the step;
 - :class:`TorchStep`: PyTorch on the CPU (``nn.Sequential``, ``BCEWithLogitsLoss``,
   ``optim.SGD``), as its users write it;
 - :class:`SklearnStep`: scikit-learn's ``MLPClassifier(activation='logistic',
@@ -53,7 +53,7 @@ SEED = 0
 def make_batch(name, dtype, seed=SEED):
     """Seeded batch of a workload: ``X`` (n_0, m) standard normal, ``Y`` (n_L, m) 0/1.
 
-    Returns C-contiguous arrays in the seed's layout (one sample per column).
+    Returns C-contiguous arrays, feature-major (one sample per column).
     """
     sizes, m = WORKLOADS[name]
     rng = np.random.default_rng(seed)
@@ -135,8 +135,9 @@ class FastnnFit:
         self.epochs = self.steps // n
         rng = np.random.default_rng(SEED)
         # Sample-major data passed as rows.T (how scikit-learn-style data arrives; fit
-        # reads it without a copy). Data in the seed layout costs fit one transposed
-        # copy per call, which a real fit amortizes over all its epochs.
+        # reads it without a copy). C-ordered feature-major data (one sample per column)
+        # costs fit one transposed copy per call, which a real fit amortizes over all its
+        # epochs.
         self.X = np.ascontiguousarray(rng.standard_normal((sizes[0], m * n)).astype(dtype).T).T
         self.Y = np.ascontiguousarray((rng.random((sizes[-1], m * n)) < 0.5).astype(dtype).T).T
         self.m = m
@@ -154,7 +155,7 @@ class FastnnFit:
 
 
 class NumpyStep:
-    """The seed's formulas in careful NumPy: preallocated buffers, ``out=`` everywhere.
+    """The README's formulas in careful NumPy: preallocated buffers, ``out=`` everywhere.
 
     Forward ``Z = W A + b``, ``A = 1 / (1 + exp(-Z))``; backward ``dZ[L] = (A[L] - Y) / m``,
     ``dW = dZ A_prev^T``, ``db = sum_columns dZ``, ``dZ_prev = (W^T dZ) * A_prev (1 - A_prev)``;

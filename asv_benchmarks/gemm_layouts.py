@@ -5,10 +5,10 @@
 
 Two questions, each timed interleaved (medians over rounds) with one BLAS thread:
 
-1. Per product of the step, the seed's feature-major form (what fastnn computes:
-   ``Z = W A``, ``dW = dZ A^T``, ``dA = W^T dZ``) against the sample-major form
-   (``Z^T = A^T W^T``, ``dW = dZ^T^T A^T``, ``dA^T = dZ^T W``), i.e. the other
-   transposition flags and output layouts, through Numba's ``np.dot`` (SciPy's BLAS).
+1. Per product of the step, the feature-major (one sample per column) form, which is
+   what fastnn computes (``Z = W A``, ``dW = dZ A^T``, ``dA = W^T dZ``), against the
+   sample-major form (``Z^T = A^T W^T``, ``dW = dZ^T^T A^T``, ``dA^T = dZ^T W``), i.e. the
+   other transposition flags and output layouts, through Numba's ``np.dot`` (SciPy's BLAS).
 2. fastnn's compiled step against the same products alone, with Numba's BLAS and with
    NumPy's (they are different OpenBLAS builds): what everything around the products
    costs.

@@ -1,7 +1,6 @@
 """fastnn: fast multi-layer perceptrons on the CPU, trained by Numba kernels.
 
-Data follows the seed's layout: one sample per COLUMN, ``X`` of shape
-(n_features, n_samples).
+Data is feature-major (one sample per column): ``X`` has shape (n_features, n_samples).
 """
 
 from . import datasets

@@ -67,7 +67,8 @@ def build_parser():
                        choices=["sigmoid", "tanh", "relu", "identity"],
                        help="hidden activation (default: sigmoid)")
     train.add_argument("--loss", default="bce", choices=["bce", "cce", "mse"],
-                       help="bce: sigmoid outputs (the seed's loss, default); cce: softmax outputs; mse")
+                       help="bce: binary cross-entropy on sigmoid outputs (default); "
+                            "cce: categorical cross-entropy on softmax outputs; mse: mean squared error")
     train.add_argument("--epochs", type=_positive(int), default=50, help="(default: 50)")
     train.add_argument("--batch-size", type=_positive(int), default=32, help="(default: 32)")
     train.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="(default: sgd)")

@@ -2,11 +2,12 @@
 
 fastnn's kernels are serial; its matrix products call the BLAS that Numba's ``np.dot``
 uses (SciPy's OpenBLAS) and NumPy's own. On a machine with few cores shared with other
-work, a two-thread BLAS region spin-waits whenever the other core is busy: measured on
-the 2-core development machine, the MEAN training step got several times slower with 2
-threads than with 1 (see the README's performance section). So fastnn limits BLAS to
-one thread during training by default, and only around its own calls: the limit is
-lifted again when the call returns, so the rest of the program is not affected.
+work, a two-thread BLAS region spin-waits whenever the other core is busy, and the MEAN
+training step gets several times slower with 2 threads than with 1 (measure it with
+``python -m asv_benchmarks.threads --busy``; figures in the README's performance section
+and docs/performance-notes.md). So fastnn limits BLAS to one thread during training by
+default, and only around its own calls: the limit is lifted again when the call returns,
+so the rest of the program is not affected.
 
 The limit is applied only to batches big enough for the BLAS to use threads at all
 (OpenBLAS runs a product of ``m * n * k < 262144`` multiply-adds on one thread anyway),
@@ -15,8 +16,8 @@ so small networks pay nothing for it.
 ``"auto"`` measures instead of guessing: for each size of call it times calls with one
 thread and with every core, keeps a running mean of each (stalls included), uses the
 faster and now and then tries the other again, within a time budget of about 0.5%. On
-a quiet machine it settles on all cores for big layers (measured on the 2-core machine:
-medium step 0.68 -> 0.43 ms, large 25.5 -> 14.0 ms), on a busy one on a single thread.
+a quiet machine it settles on all cores for big layers, on a busy one on a single thread
+(``python -m asv_benchmarks.threads``, with and without ``--busy``).
 The price: OpenBLAS splits a product differently for another thread count, so results
 can differ in the last bits between runs; the default (1) keeps training bitwise
 reproducible.
@@ -97,7 +98,7 @@ class AutoThreads:
     Notes
     -----
     Means, not medians: a two-thread region that stalls when another process takes a
-    core costs its full time, and the policy must see it (the issue's criterion). A
+    core costs its full time, and the policy must see it. A
     re-try that comes out faster than its count's old mean replaces that mean, so one
     good re-try is enough to switch back when the machine gets quiet; if the count then
     stalls again, the running mean leaves it after a call or two.

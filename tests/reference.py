@@ -1,11 +1,23 @@
 """Plain NumPy float64 references for every fastnn kernel.
 
-Slow and readable on purpose: each function is the formula from MISSION.md, written
+Slow and readable on purpose: each function writes its formula (stated in its docstring)
 with whole-array NumPy operations, computed in float64 whatever the input dtype. The
-tests compare the kernels (and the Network API) with these.
+tests compare the kernels (and the Network API) with these. The formulas are those of
+the README's "Math and notation" section, with the other activations and losses added:
 
-Layout as in fastnn: one sample per column, ``A`` of shape (n_l, m), ``W`` of shape
-(n_l, n_{l-1}), ``b`` of shape (n_l, 1).
+- forward: ``Z[l] = W[l] A[l-1] + b[l]`` (b broadcast over the m columns),
+  ``A[l] = g(Z[l])``, ``A[0] = X``;
+- loss: ``J = (1/m) sum_samples L(y, a[L])``; binary cross-entropy summed over the
+  outputs, ``L = -sum_k [y_k log a_k + (1 - y_k) log(1 - a_k)]``;
+- output gradient, sigmoid + binary cross-entropy: ``dZ[L] = (A[L] - Y) / m``;
+- any layer: ``dZ[l] = dA[l] * g'(Z[l])`` (sigmoid: ``g'(Z) = A (1 - A)``);
+  ``dW[l] = dZ[l] A[l-1]^T``, ``db[l] = sum_columns dZ[l]``, ``dA[l-1] = W[l]^T dZ[l]``;
+- gradient descent: ``W[l] <- W[l] - lr dW[l]``, ``b[l] <- b[l] - lr db[l]``;
+- gradient check: for a small step ``dt``, ``J(t + dt) - J(t - dt) ~ 2 sum dJ/dt dt``
+  (:func:`numeric_gradients` uses a fourth-order stencil of the same idea).
+
+Layout as in fastnn, feature-major (one sample per column): ``A`` of shape (n_l, m),
+``W`` of shape (n_l, n_{l-1}), ``b`` of shape (n_l, 1).
 """
 
 import numpy as np

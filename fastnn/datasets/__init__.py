@@ -1,7 +1,7 @@
 """Datasets that ship with fastnn or are generated on the spot; no network access.
 
-Everything follows the seed's layout: ``X`` of shape (n_features, n_samples), one
-sample per COLUMN, and labels ``y`` as an int64 array of shape (n_samples,). A network
+Everything is feature-major (one sample per column): ``X`` of shape
+(n_features, n_samples), and labels ``y`` as an int64 array of shape (n_samples,). A network
 with one sigmoid output trains on ``y`` directly (or ``y.reshape(1, -1)``); for several
 outputs, ``one_hot(y)`` gives targets of shape (n_classes, n_samples) (``fit`` and
 ``evaluate`` also accept the 1-D labels and one-hot encode them).
@@ -183,7 +183,7 @@ def make_spirals(n=300, classes=3, seed=0, noise=0.2, dtype=np.float32):
 
 
 def one_hot(y, n_classes=None, dtype=np.float32):
-    """One-hot targets in the seed layout.
+    """One-hot targets, feature-major (one sample per column): shape (n_classes, m).
 
     Parameters
     ----------

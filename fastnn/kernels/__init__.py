@@ -4,6 +4,8 @@
 - :mod:`~fastnn.kernels.dense`: the fused dense forward and the accumulating backward
 - :mod:`~fastnn.kernels.losses`: loss values and their output gradients
 - :mod:`~fastnn.kernels.optimizers`: in-place parameter updates
+- :mod:`~fastnn.kernels.regularization`: the L2 penalty's gradient over flat buffers
+- :mod:`~fastnn.kernels.views`: 2-D views carved out of flat buffers inside kernels
 - :mod:`~fastnn.kernels.network`: whole-network forward, backward and training step
   over flat parameter buffers
 - :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
@@ -20,8 +22,9 @@ is usable and current:
   another module would leave a stale cache. A hash of all kernel sources is kept in a
   stamp file beside the cache, and fastnn's cache files are dropped when it changes.
 * A cache file that cannot be read back (truncated, corrupt) would make Numba raise
-  at the first call; every fastnn cache file is unpickled once at import (a few ms)
-  and, if any fails, they are all dropped and the kernels recompile.
+  at the first call; every fastnn cache file is unpickled once at import and, if any
+  fails, they are all dropped and the kernels recompile. Its cost is part of what the
+  asv benchmark ``bench_training.ColdStart`` (warm_cache) times: docs/performance-notes.md.
 * When the package folder is not writable (a system install, a read-only mount), the
   cache goes to a per-user temporary folder named after that hash instead of making
   Numba's decorator raise at import time.

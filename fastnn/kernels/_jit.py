@@ -8,10 +8,11 @@ so compilation flags live here and nowhere else (a test fails on a hard-coded
   loop and blocks vectorization.
 - ``fastmath`` is a *set* of safe flags. ``nnan`` and ``ninf`` are deliberately left
   out: they make ``np.isnan`` return False and break overflow handling. ``contract``
-  (fusing a*b+c into one FMA) is left out too: measured here, the code compiled in a
-  process and the same kernel loaded from the on-disk cache fused differently, so a
-  float32 Adam fit gave other weights in the first (compiling) run than in every later
-  run. Where an FMA matters it is written explicitly (``llvm.fma`` in activations.py).
+  (fusing a*b+c into one FMA) is left out too: with it, the code compiled in a process
+  and the same kernel loaded from the on-disk cache fused differently, so a float32
+  Adam fit gave other weights in the first (compiling) run than in every later run
+  (``python -m pytest tests/test_reliability_determinism.py -k compiled_or_cached``).
+  Where an FMA matters it is written explicitly (``llvm.fma`` in activations.py).
 - ``cache=True``: compiled code is stored beside the module (or in a fallback folder,
   see :mod:`fastnn.kernels`), so a second process starts in a fraction of a second.
 """

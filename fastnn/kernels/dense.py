@@ -3,10 +3,9 @@
 Matrix products use ``np.dot(a, b, out)``, which Numba lowers to a BLAS gemm call with
 no copy for transposed operands; everything else is one pass over the output. Products
 under :data:`SMALL_PRODUCT` multiply-adds (the tiny networks) run as plain loops
-instead: there the BLAS call itself costs more than the arithmetic (measured with
-``python -m asv_benchmarks.compare -w tiny``: the compiled tiny step 2.36 -> 2.26 us, the
-step inside ``fit`` 2.20 -> 2.14 us; at 16384 the small workload got 40% slower, so the
-threshold stays low).
+instead, because there the BLAS call itself costs more than the arithmetic; measure it
+with ``python -m asv_benchmarks.compare -w tiny small`` (figures and why the threshold
+stays low: docs/performance-notes.md).
 """
 
 import numpy as np

@@ -3,18 +3,21 @@
 Every kernel carves its matrices out of flat buffers (see :mod:`fastnn.kernels.network`).
 ``flat[o:o + r*c].reshape((r, c))`` does that, but Numba lowers ``reshape`` to a call
 of its C helper ``numba_attempt_nocopy_reshape``, which works out the strides of any
-layout at run time. A tiny network's training step carves out about twenty views, and
-those calls were a measurable share of its 2 us. ``view2d`` builds the same C-contiguous
-view inline: a pointer, two shapes and two strides, sharing the buffer's memory (the
-view keeps it alive like any Numba view). Its bounds are checked in the kernel, so a
-wrong offset raises instead of reading past the buffer.
+layout at run time; a tiny network's training step carves out about twenty views, so
+those calls show in its time. ``view2d`` builds the same C-contiguous view inline: a
+pointer, two shapes and two strides, sharing the buffer's memory (the view keeps it
+alive like any Numba view). Its bounds are checked in the kernel, so a wrong offset
+raises instead of reading past the buffer.
 
 ``borrow2d`` is the same view WITHOUT a reference to the buffer's memory: no atomic
-reference count is taken when it is made, passed to a helper or dropped (a tiny step
-made and passed on about a hundred: ``compare -w tiny``, the step inside ``fit`` 1.45 ->
-1.11 us). It is only valid while the buffer is: use it for views that live inside one
-kernel call, whose buffers are that call's arguments, and NEVER return one to Python
-(an unowned array would outlive its memory). ``view2d`` is for a view that is returned.
+reference count is taken when it is made, passed to a helper or dropped, which a tiny
+step does about a hundred times. It is only valid while the buffer is: use it for
+views that live inside one kernel call, whose buffers are that call's arguments, and
+NEVER return one to Python (an unowned array would outlive its memory). ``view2d`` is
+for a view that is returned.
+
+Measure both with ``python -m asv_benchmarks.compare -w tiny`` (the figures are in
+docs/performance-notes.md).
 """
 
 from numba.core import cgutils, types
