@@ -7,9 +7,8 @@ from . import datasets
 from ._version import __version__
 from .errors import DivergenceError
 from .gradcheck import gradcheck
-from .io import load
 from .layers import Dense
-from .network import Network
+from .network import Network, load
 from .optimizers import SGD, Adam
 from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History

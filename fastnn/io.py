@@ -1,5 +1,9 @@
 """Saving and loading networks: one ``.npz`` file, no pickle, atomic writes.
 
+This module sits below :mod:`fastnn.network`, which calls it (``Network.save``,
+:func:`fastnn.load`); it knows a network only by ``config()``, ``params`` and
+``kernel_buffers``.
+
 The file is a NumPy ``.npz`` archive (a zip) with exactly two arrays:
 
 - ``header``: uint8, the UTF-8 bytes of a JSON object::
@@ -29,8 +33,8 @@ import numpy as np
 from ._validation import check_path
 from ._version import __version__
 from .kernels.activations import CODES as ACTIVATIONS
+from .kernels.bundles import NetBuffers
 from .losses import LOSSES
-from .network import Network
 
 FORMAT = "fastnn.Network"
 VERSION = 1
@@ -75,7 +79,7 @@ def save(net, path):
     net : Network
     path : str or path-like
     """
-    if not isinstance(net, Network):
+    if not isinstance(getattr(net, "kernel_buffers", None), NetBuffers):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
     path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -205,37 +209,21 @@ def _check_header(header, params):
     return sizes, activations, loss, np.dtype(dtype)
 
 
-def load(path):
-    """Read a network written by :meth:`Network.save`.
+def read(path, build):
+    """Read a model file written by :func:`save` and build its network (see :func:`fastnn.load`).
 
     Parameters
     ----------
     path : str or path-like
-
-    Returns
-    -------
-    Network
-        Its parameters are bitwise those saved, so it predicts bitwise the same.
+    build : callable
+        ``build(sizes, activations, params, loss=...)`` returns the network
+        (:meth:`fastnn.Network.from_params`); its TypeError/ValueError means the header
+        is inconsistent.
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
-    ValueError
-        The file is not a valid fastnn model: not an ``.npz`` archive, truncated,
-        another format version, holding pickled objects, or tampered with (missing or
-        extra arrays, wrong shapes or dtypes, NaN weights, an inconsistent header).
-        The message says which.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import fastnn
-    >>> net = fastnn.Network([2, 8, 1], seed=0)
-    >>> path = os.path.join(tempfile.mkdtemp(), "xor.npz")
-    >>> net.save(path)
-    >>> fastnn.load(path).sizes
-    [2, 8, 1]
+    FileNotFoundError, ValueError
+        As :func:`fastnn.load`.
     """
     path = check_path(path)
     if not os.path.exists(path):
@@ -244,7 +232,7 @@ def load(path):
         header, params = _read(path)
         sizes, activations, loss, _ = _check_header(header, params)
         try:
-            return Network.from_params(sizes, activations, params, loss=loss)
+            return build(sizes, activations, params, loss=loss)
         except (TypeError, ValueError) as err:
             raise _Invalid(f"inconsistent header ({err})") from None
     except _Invalid as err:

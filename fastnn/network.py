@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import io
 from . import threads as _threads
 from ._validation import (as_matrix, batch_ready, check_dtype, check_positive_float, check_positive_int,
                           check_seed, is_ready)
@@ -17,7 +18,7 @@ from .layers import Dense, check_activation
 from .losses import LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
 from .training import fit
 
-__all__ = ["LOSSES", "OUTPUT_ACTIVATION", "PREDICT_CHUNK", "TARGET_RANGE", "Network", "Workspace"]
+__all__ = ["LOSSES", "OUTPUT_ACTIVATION", "PREDICT_CHUNK", "TARGET_RANGE", "Network", "Workspace", "load"]
 
 PREDICT_CHUNK = 4096
 """Samples per kernel call in predict, loss and evaluate, to bound their memory."""
@@ -661,8 +662,39 @@ class Network:
 
     def save(self, path):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
-        # The package's one lazy import: fastnn.io builds networks (load), so it imports
-        # this module, not the other way round.
-        from .io import save
+        io.save(self, path)
 
-        save(self, path)
+
+def load(path):
+    """Read a network written by :meth:`Network.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Network
+        Its parameters are bitwise those saved, so it predicts bitwise the same.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The file is not a valid fastnn model: not an ``.npz`` archive, truncated,
+        another format version, holding pickled objects, or tampered with (missing or
+        extra arrays, wrong shapes or dtypes, NaN weights, an inconsistent header).
+        The message says which.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastnn
+    >>> net = fastnn.Network([2, 8, 1], seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "xor.npz")
+    >>> net.save(path)
+    >>> fastnn.load(path).sizes
+    [2, 8, 1]
+    """
+    return io.read(path, Network.from_params)

@@ -158,7 +158,7 @@ class _BaseFastMLP(BaseEstimator):
             "epsilon": check_positive_float(self.epsilon, "epsilon"),
             "n_iter_no_change": check_positive_int(self.n_iter_no_change, "n_iter_no_change"),
             "dtype": check_dtype(self.dtype),
-            "threads": _threads._check(self.threads),
+            "threads": _threads.check_threads(self.threads),
         }
         return params
 

@@ -53,7 +53,8 @@ _unavailable = False
 AUTO = "auto"
 
 
-def _check(n):
+def check_threads(n):
+    """``n`` as a thread setting (a positive int, "auto" or None), else TypeError/ValueError."""
     if n is None:
         return None
     if isinstance(n, str):
@@ -171,7 +172,7 @@ def set_num_threads(n):
         notes). The default is :data:`DEFAULT_THREADS` (1).
     """
     global _setting
-    _setting = _check(n)
+    _setting = check_threads(n)
 
 
 def get_num_threads():
@@ -184,7 +185,7 @@ def num_threads(n):
     """Context manager: :func:`set_num_threads` ``(n)`` inside the block only."""
     global _setting
     previous = _setting
-    _setting = _check(n)
+    _setting = check_threads(n)
     try:
         yield
     finally:

@@ -344,9 +344,9 @@ def test_batch_size_larger_than_the_data_and_zero_epochs():
 def test_docstring_examples_run():
     import doctest
 
-    from fastnn import io, optimizers, training
+    from fastnn import io, network, optimizers, training
 
-    for module in (datasets, io, optimizers, training):
+    for module in (datasets, io, network, optimizers, training):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
     finder = doctest.DocTestFinder()

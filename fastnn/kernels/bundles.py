@@ -2,15 +2,24 @@
 
 Each bundle is a ``typing.NamedTuple``, so a kernel reads its fields by name and two
 bundles cannot be swapped without a compile error. The per-step kernels
-(:mod:`fastnn.kernels.network`) take the same fields as loose arguments, in the field
-order, because Numba types a tuple argument in Python on every call (a few microseconds,
-``python -m asv_benchmarks.compare`` shows it on the tiny workload); the API builds
-them with ``*bundle`` from one place.
+(:mod:`fastnn.kernels.network`) take the fields they need as loose arguments, in the
+field order (a test checks the names), because Numba types a tuple argument in Python on
+every call, a few microseconds (the tiny workload of ``python -m asv_benchmarks.compare``
+shows it); the API passes them with ``*net.kernel_buffers``. The epoch kernel, called
+once per epoch, takes the bundles themselves.
 """
 
 from typing import NamedTuple
 
 import numpy as np
+
+
+# The columns of a network's ``layout`` (one row per layer).
+N_IN = 0
+N_OUT = 1
+W_OFF = 2
+B_OFF = 3
+ACT = 4
 
 
 class NetBuffers(NamedTuple):

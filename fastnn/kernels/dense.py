@@ -43,7 +43,7 @@ def _loop_nn(W, A, out):
 
 
 @register_jitable(**HELPER_OPTIONS)
-def _loop_nt(D, A, out, accumulate):
+def _loop_nt(D, A, out, add_to_grads):
     """``out (+)= D @ A.T`` as loops (D (n, m), A (k, m)): dot products along m."""
     n, m = D.shape
     k = A.shape[0]
@@ -52,7 +52,7 @@ def _loop_nt(D, A, out, accumulate):
             total = D[i, 0] * A[p, 0]
             for j in range(1, m):
                 total += D[i, j] * A[p, j]
-            if accumulate:
+            if add_to_grads:
                 out[i, p] += total
             else:
                 out[i, p] = total
@@ -91,7 +91,7 @@ def dense_forward(W, b, A_prev, Z, A, act):
 
 
 @kernel
-def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, need_dA_prev):
+def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, add_to_grads, need_dA_prev):
     """Dense backward: gradients of the weights (accumulated) and of the input.
 
     Parameters
@@ -103,15 +103,15 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, need_dA_
     dZ : ndarray of shape (n_l, m)
         Read: gradient of the loss with respect to ``Z[l]``.
     dW : ndarray of shape (n_l, n_{l-1}), C-contiguous
-        ACCUMULATED: ``dW += dZ @ A_prev.T`` (overwritten when ``accumulate`` is False).
+        ACCUMULATED: ``dW += dZ @ A_prev.T`` (overwritten when ``add_to_grads`` is False).
     db : ndarray of shape (n_l, 1)
         ACCUMULATED: ``db += sum over columns of dZ`` (overwritten likewise).
     dA_prev : ndarray of shape (n_{l-1}, m), C-contiguous
         Overwritten with ``W.T @ dZ`` when ``need_dA_prev``; untouched otherwise
         (the first layer: nobody needs the gradient of the input).
     scratch : ndarray of at least n_l * n_{l-1} elements, 1-D
-        Work space, overwritten when ``accumulate`` is True.
-    accumulate : bool
+        Work space, overwritten when ``add_to_grads`` is True.
+    add_to_grads : bool
         True: add into ``dW``/``db``. False: the caller knows they hold zeros, and the
         product is written straight into them (no extra pass over ``dW``).
     need_dA_prev : bool
@@ -123,8 +123,8 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, need_dA_
     n, m = dZ.shape
     small = _small(n, m, A_prev.shape[0])
     if small:
-        _loop_nt(dZ, A_prev, dW, accumulate)
-    elif accumulate:
+        _loop_nt(dZ, A_prev, dW, add_to_grads)
+    elif add_to_grads:
         prod = borrow2d(scratch, 0, dW.shape[0], dW.shape[1])
         np.dot(dZ, A_prev.T, prod)
         for i in range(n):
@@ -136,7 +136,7 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, accumulate, need_dA_
         total = dZ[i, 0]
         for j in range(1, m):
             total += dZ[i, j]
-        if accumulate:
+        if add_to_grads:
             db[i, 0] += total
         else:
             db[i, 0] = total

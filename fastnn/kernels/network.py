@@ -24,19 +24,13 @@ of it; :func:`work_size` gives its length. In order:
 from numba.extending import register_jitable
 
 from ._jit import HELPER_OPTIONS, kernel
-from .bundles import BAD_BATCH, OK, PARAMS_NOT_FINITE
+from .bundles import ACT, B_OFF, BAD_BATCH, N_IN, N_OUT, OK, PARAMS_NOT_FINITE, W_OFF
 from .checks import batch_ok
 from .views import borrow2d
 from .activations import activation_backward
 from .dense import dense_backward, dense_forward
 from .losses import loss_gradient, loss_value
 from .optimizers import sgd_update_checked
-
-N_IN = 0
-N_OUT = 1
-W_OFF = 2
-B_OFF = 3
-ACT = 4
 
 
 @register_jitable(**HELPER_OPTIONS)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._jit import kernel
+from .bundles import N_IN, N_OUT, W_OFF
 
 
 @kernel
@@ -42,8 +43,8 @@ def scale_add_l2(params, grads, layout, grad_scale, coef):
             grads[i] *= scale
     total = 0.0
     for l in range(layout.shape[0]):
-        start = layout[l, 2]
-        stop = start + layout[l, 0] * layout[l, 1]
+        start = layout[l, W_OFF]
+        stop = start + layout[l, N_IN] * layout[l, N_OUT]
         for i in range(start, stop):
             w = params[i]
             grads[i] += c * w

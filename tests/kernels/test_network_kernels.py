@@ -148,3 +148,17 @@ def test_checked_train_step_checks_the_batch_then_steps(case, dtype):
     np.testing.assert_array_equal(p2, p1)  # unchanged unless applied
     if expected == bundles.BAD_BATCH:
         np.testing.assert_array_equal(g2, 0)  # nothing computed
+
+
+def test_step_kernels_take_the_network_bundle_in_its_field_order():
+    """The API passes ``*net.kernel_buffers`` to these kernels: their first arguments must be
+    the bundle's fields, in order (a swap would compile silently)."""
+    import inspect
+
+    fields = list(bundles.NetBuffers._fields)
+    for kernel in (network.network_backward, network.train_step, network.checked_train_step):
+        assert list(inspect.signature(kernel.py_func).parameters)[:4] == fields, kernel
+    for kernel in (network.network_forward, network.network_loss):
+        names = list(inspect.signature(kernel.py_func).parameters)
+        assert names[:2] == ["params", "layout"], kernel
+    assert list(inspect.signature(network.network_loss.py_func).parameters)[2] == "loss"
