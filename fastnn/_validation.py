@@ -116,7 +116,7 @@ def batch_ready(X, Y, dtype, n_in, n_out):
 
 
 def as_matrix(value, name, dtype, rows=None, cols=None, what="features", cols_of="X"):
-    """Check a feature-major 2-D array (one sample per column) and return it as a C-contiguous ``dtype`` array.
+    """Check a feature-major 2-D array (one sample per column); return it C-contiguous in ``dtype``.
 
     Parameters
     ----------

@@ -85,7 +85,7 @@ class EpochEngine:
         self.n_samples = N = Xs.shape[0]
         self.batch_size = batch_size
         self.micro_batches = micro_batches
-        self.penalty = NO_PENALTY if penalty is None else Penalty(*penalty)
+        self.penalty = NO_PENALTY if penalty is None else Penalty(*(float(value) for value in penalty))
         buffers = net.kernel_buffers
         self.work = np.empty(work_size(buffers.layout, batch_size, True), dtype=buffers.params.dtype)
         self.order = np.arange(N, dtype=np.int64)
@@ -95,19 +95,22 @@ class EpochEngine:
                       else np.empty((max_epochs_per_call, N), dtype=np.int64))
         self.sums = np.empty(max_epochs_per_call, dtype=np.float64)
         self.counts = np.empty(max_epochs_per_call, dtype=np.int64)
-        state = optimizer.kernel_buffers(net).state
+        opt_buffers = optimizer.kernel_buffers(net)
         self._params_backup = np.empty_like(buffers.params)
-        self._state_backup = np.empty_like(state)
+        self._state_backup = np.empty_like(opt_buffers.state)
+        # The kernel arguments that stay the same for the whole fit (lr is read from the
+        # hyperparameter array at each call), built once: rebuilding them cost more than
+        # the call itself on tiny networks.
+        self._state = opt_buffers.state
+        self._fixed = (*buffers, *opt_buffers, *self.data, batch_size, micro_batches)
+        self._penalty = tuple(self.penalty)
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
 
     def warm_up(self):
         """Compile (or load from the cache) the epoch kernel: a call that trains nothing
         (so that a progress bar started after it measures training only)."""
-        net, optimizer = self.net, self.optimizer
-        ktrain.train_epochs(net.kernel_buffers, optimizer.kernel_buffers(net), self.data,
-                            EpochPlan(self.batch_size, self.micro_batches, -1), self.penalty,
-                            self.perms[:0], optimizer.steps, self.work, self.sums, self.counts)
+        ktrain.train_epochs(*self._args(self.perms[:0], -1))
 
     def run(self, epochs=1, rng=None):
         """Train ``epochs`` epochs (at most ``max_epochs_per_call``) in one kernel call.
@@ -129,7 +132,7 @@ class EpochEngine:
             if not self._one_per_call:
                 perms[i] = self.order
         net, optimizer = self.net, self.optimizer
-        params, state = net.kernel_buffers.params, optimizer.kernel_buffers(net).state
+        params, state = net.kernel_buffers.params, self._state
         steps_before = optimizer.steps
         backed_up = False
         try:
@@ -159,14 +162,21 @@ class EpochEngine:
     def _call(self, perms, stop, kind="train"):
         """One call of the epoch kernel over ``perms`` (the last epoch up to ``stop``),
         under the thread policy; the optimizer's step count follows it."""
-        net, optimizer = self.net, self.optimizer
-        args = (net.kernel_buffers, optimizer.kernel_buffers(net), self.data,
-                EpochPlan(self.batch_size, self.micro_batches, stop), self.penalty, perms,
-                optimizer.steps, self.work, self.sums, self.counts)
+        args = self._args(perms, stop)
         try:
-            with _threads.training_threads(self.blas_work, perms.shape[0] * self.batches_per_epoch, kind):
+            if self.blas_work < _threads.THREADED_WORK:  # BLAS runs one thread anyway
                 status, trained, batch, steps = ktrain.train_epochs(*args)
+            else:
+                with _threads.training_threads(self.blas_work, perms.shape[0] * self.batches_per_epoch,
+                                               kind):
+                    status, trained, batch, steps = ktrain.train_epochs(*args)
         finally:
-            net.buffers_changed()
-        optimizer.steps = steps
+            self.net.buffers_changed()
+        self.optimizer.steps = steps
         return status, trained, batch, steps
+
+    def _args(self, perms, stop):
+        """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
+        OptBuffers, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
+        return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
+                self.counts)

@@ -40,7 +40,8 @@ class Workspace:
     def __init__(self, layout, capacity, dtype, training):
         self.capacity = capacity
         self.training = training
-        self.work = np.empty(knet.work_size(layout, capacity, training), dtype=dtype)
+        end = knet.work_size(layout, capacity, training)
+        self.work = np.empty(end, dtype=dtype)
         self.acts, self.z_out, self.delta, _, _, self.scratch = knet.work_views(
             self.work, layout, capacity, training)
 
@@ -152,7 +153,8 @@ class Network:
         self.dtype = check_dtype(params.dtype, "params")
         sizes, activations = config["sizes"], config["activations"]
         if len(activations) != len(sizes) - 1:
-            raise ValueError(f"activations needs one name per layer ({len(sizes) - 1}); got {len(activations)}")
+            raise ValueError(f"activations needs one name per layer ({len(sizes) - 1}); "
+                             f"got {len(activations)}")
         layers = [Dense.empty(n_in, n_out, activation, self.dtype)
                   for n_in, n_out, activation in zip(sizes[:-1], sizes[1:], activations)]
         self._check_chain(layers)
@@ -483,7 +485,9 @@ class Network:
         """The arguments of :func:`~fastnn.kernels.network.checked_train_step` for a batch
         ``X`` (n_0, m), ``Y`` (n_L, m) already in the network's dtype and layout (what
         :meth:`train_step` calls; benchmarks time the kernel alone with them)."""
-        ws = self._workspace(X.shape[1])
+        ws = self._train_ws
+        if ws is None or ws.capacity < X.shape[1]:
+            ws = self._workspace(X.shape[1])
         lo, hi = TARGET_RANGE[self.loss_name]
         return (*self.kernel_buffers, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
 
@@ -502,7 +506,7 @@ class Network:
             Y = self.check_targets(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
         args = self.kernel_step_args(X, Y, lr)
-        work = self.product_size(X.shape[1])
+        work = X.shape[1] * self._max_weights
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
         # read-only pass): otherwise they are left as they were.

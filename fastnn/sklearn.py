@@ -4,10 +4,11 @@ They take scikit-learn's row layout ``X`` of shape (n_samples, n_features), conv
 once to the network's dtype, and train a :class:`~fastnn.Network` with fastnn's kernels
 and optimizers (:class:`~fastnn.SGD`, :class:`~fastnn.Adam`): each epoch is one compiled
 call of :class:`fastnn.engine.EpochEngine` (gather, forward, backward, the L2
-penalty and the update of every mini-batch); between epochs Python only shuffles, tracks
-convergence and asks the learning-rate schedule (:mod:`fastnn.schedules`). Parameters, fitted attributes and convergence rules follow
-:class:`sklearn.neural_network.MLPClassifier` / ``MLPRegressor`` where the meaning is the
-same; the differences are listed in the class docstrings.
+penalty and the update of every mini-batch); between epochs Python only tracks convergence
+and asks the learning-rate schedule (:mod:`fastnn.schedules`). Parameters, fitted
+attributes and convergence rules follow :class:`sklearn.neural_network.MLPClassifier` /
+``MLPRegressor`` where the meaning is the same; the differences are listed in the class
+docstrings.
 
 This module imports scikit-learn (an optional dependency); ``import fastnn`` does not.
 """

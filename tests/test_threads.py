@@ -211,9 +211,14 @@ def test_fit_applies_the_thread_policy_around_each_epoch(monkeypatch):
         yield
 
     monkeypatch.setattr(threads, "training_threads", record)
+    net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
+    net.fit(X, Y, epochs=3, batch_size=64, validation_data=(X, Y), verbose=0)
+    # one epoch call each: batch 64 x the largest layer (256 x 512), 2 steps of the 128 samples
+    assert calls.count((64 * 512 * 256, 2, "train")) == 3
+    assert calls.count((128 * 512 * 256, 1, "forward")) == 3  # one validation pass each
+    assert len(calls) == 6
+    # Below the size from which OpenBLAS threads, the epoch kernel is called without it.
+    calls.clear()
     X, Y = xor()
-    net = fastnn.Network([2, 8, 1], seed=0)
-    net.fit(X, Y, epochs=3, batch_size=2, validation_data=(X, Y), verbose=0)
-    # one epoch call each: batch 2 x the largest layer (8 x 2), 2 steps of the 4 samples
-    assert calls.count((2 * 16, 2, "train")) == 3
-    assert calls.count((4 * 16, 1, "forward")) == 3  # one validation pass each
+    fastnn.Network([2, 8, 1], seed=0).fit(X, Y, epochs=3, batch_size=2, verbose=0)
+    assert calls == []

@@ -10,8 +10,9 @@ so one compiled kernel serves any depth and the optimizer update is one loop.
     [n_in, n_out, w_offset, b_offset, activation_code]
 
 Work buffers, for batches of up to m samples, are carved out of ONE flat array of the
-network's dtype by :func:`carve`, whose plan (:func:`work_plan`) is the only description
-of it; :func:`work_size` gives its length. In order:
+network's dtype by :func:`carve` (:func:`work_views` in Python), whose plan
+(:func:`work_plan`) is the only description of it; :func:`work_size` gives its length. In
+order:
 
 - ``acts``: ``m * sum(n_l)``; layer l's output ``A[l]`` (n_l, m) follows layer l-1's.
 - ``z_out``: ``m * n_L``; the output pre-activation ``Z[L]`` (kept for a stable loss).
@@ -71,15 +72,22 @@ def carve(work, layout, m, training):
 
 
 @kernel
+def work_offsets(layout, m, training):
+    """:func:`work_plan` for the API layer, which slices its work spaces by it (returning
+    the six views from a kernel would box six arrays: several microseconds a call)."""
+    return work_plan(layout, m, training)
+
+
 def work_size(layout, m, training):
     """Length of the flat work array for batches of up to m samples (:func:`work_plan`)."""
-    return work_plan(layout, m, training)[5]
+    return work_offsets(layout, m, training)[5]
 
 
-@kernel
 def work_views(work, layout, m, training):
-    """:func:`carve` for the API layer: ``(acts, z_out, delta, xbuf, ybuf, scratch)``."""
-    return carve(work, layout, m, training)
+    """:func:`carve` in Python: ``(acts, z_out, delta, xbuf, ybuf, scratch)``, 1-D views."""
+    z_out, delta, xbuf, ybuf, scratch, end = work_offsets(layout, m, training)
+    return (work[:z_out], work[z_out:delta], work[delta:xbuf], work[xbuf:ybuf],
+            work[ybuf:scratch], work[scratch:end])
 
 
 @register_jitable(**HELPER_OPTIONS)

@@ -74,22 +74,26 @@ def count_correct(A, Y):
 
 
 @kernel
-def train_epochs(net, opt, data, plan, penalty, perms, step, work, sums, counts):
+def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_size, micro_batches,
+                 stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
+
+    The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
+    in order: ``NetBuffers``, ``OptBuffers``, ``Data``, ``EpochPlan``, ``Penalty``.
 
     Parameters
     ----------
-    net : NetBuffers
+    params, grads, layout, loss : NetBuffers
         ``params`` updated in place; ``grads`` overwritten (the last group's gradient);
         ``layout`` and ``loss`` read.
-    opt : OptBuffers
+    code, hyper, state : OptBuffers
         ``state`` updated in place.
-    data : Data
+    Xs, Ys : Data
         Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW.
-    plan : EpochPlan
+    batch_size, micro_batches, stop : EpochPlan
         ``batch_size`` s, ``micro_batches`` k per update, ``stop``: micro-batches of the
         last epoch to train (negative: all).
-    penalty : Penalty
+    alpha, grad_scale, loss_scale : Penalty
         ``NO_PENALTY`` for plain training (bitwise: the penalty step is skipped); any other
         needs ``micro_batches = 1``.
     perms : int64 ndarray of shape (E, N), C-contiguous
@@ -131,13 +135,21 @@ def train_epochs(net, opt, data, plan, penalty, perms, step, work, sums, counts)
     ``loss_scale * J_data + 0.5 * alpha * sum_l ||W[l]||^2 / m``: scikit-learn's MLP with
     ``grad_scale = loss_scale = 1`` for its classifier and, for fastnn's "mse"
     (``sum (a - y)^2 / (m n_L)``), ``loss_scale = 0.5``, ``grad_scale = n_L / 2``.
+
+    Loose arguments, not the bundles themselves: Numba types a tuple argument in Python
+    on every call (about 2 us per bundle; ``python -m asv_benchmarks.compare`` shows it on
+    the tiny workload). Inside, the bundles are plain tuples again.
     """
+    net = (params, grads, layout, loss)
+    opt = (code, hyper, state)
+    data = (Xs, Ys)
+    penalty = (alpha, grad_scale, loss_scale)
     E = perms.shape[0]
     batch = 0
     for e in range(E):
-        stop = plan.stop if e == E - 1 else -1
-        loss_sum, correct, status, batch, step = _epoch(net, opt, data, plan, penalty, perms[e],
-                                                        stop, step, work)
+        last_stop = stop if e == E - 1 else -1
+        loss_sum, correct, status, batch, step = _epoch(net, opt, data, batch_size, micro_batches,
+                                                        penalty, perms[e], last_stop, step, work)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -146,7 +158,7 @@ def train_epochs(net, opt, data, plan, penalty, perms, step, work, sums, counts)
 
 
 @kernel
-def _epoch(net, opt, data, plan, penalty, perm, stop, step, work):
+def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
     (negative: all). Returns ``(loss_sum, correct, status, batch, step)``."""
     params, grads, layout, loss = net
@@ -154,12 +166,11 @@ def _epoch(net, opt, data, plan, penalty, perm, stop, step, work):
     N = perm.size
     n_0 = Xs.shape[1]
     n_L = Ys.shape[1]
-    bs = plan.batch_size
-    accumulate = plan.micro_batches
+    code, hyper, state = opt
+    alpha, grad_scale, loss_scale = penalty
+    bs = batch_size
+    accumulate = micro_batches
     acts, z_out, delta, xbuf, ybuf, scratch = carve(work, layout, bs, True)
-    alpha = penalty.alpha
-    grad_scale = penalty.grad_scale
-    loss_scale = penalty.loss_scale
 
     n_batches = (N + bs - 1) // bs
     if stop < 0 or stop > n_batches:
@@ -172,8 +183,7 @@ def _epoch(net, opt, data, plan, penalty, perm, stop, step, work):
     # update's weight-decay term and state: bitwise the same parameters
     # (see sgd_plain_update; a scale != 1 could be reassociated into lr, so it keeps
     # the generic path).
-    hyper = opt.hyper
-    plain_sgd = opt.code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
+    plain_sgd = code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
     lr = hyper[LR]
     for k in range(stop):
         start = k * bs
@@ -212,8 +222,7 @@ def _epoch(net, opt, data, plan, penalty, perm, stop, step, work):
             if plain_sgd and m == group_samples:
                 check = sgd_plain_update(params, grads, lr, m / group_samples)
             else:
-                check = optimizer_update(params, grads, opt.code, hyper, opt.state, step,
-                                         m / group_samples)
+                check = optimizer_update(params, grads, code, hyper, state, step, m / group_samples)
             if not np.isfinite(check):
                 return loss_sum, correct, PARAMS_NOT_FINITE, k, step
     return loss_sum, correct, OK, stop, step

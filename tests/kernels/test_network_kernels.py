@@ -162,3 +162,14 @@ def test_step_kernels_take_the_network_bundle_in_its_field_order():
         names = list(inspect.signature(kernel.py_func).parameters)
         assert names[:2] == ["params", "layout"], kernel
     assert list(inspect.signature(network.network_loss.py_func).parameters)[2] == "loss"
+
+
+def test_epoch_kernel_takes_the_bundles_fields_in_order():
+    import inspect
+
+    from fastnn.kernels import training
+
+    names = list(inspect.signature(training.train_epochs.py_func).parameters)
+    bundled = [field for bundle in (bundles.NetBuffers, bundles.OptBuffers, bundles.Data,
+                                    bundles.EpochPlan, bundles.Penalty) for field in bundle._fields]
+    assert names[: len(bundled)] == bundled

@@ -23,7 +23,7 @@ def epochs(net, opt, Xs, Ys, perms, bs, micro_batches=1, penalty=NO_PENALTY, sto
         work = np.empty(knet.work_size(buffers.layout, bs, True), dtype=net.dtype)
     sums, counts = np.empty(len(perms)), np.empty(len(perms), dtype=np.int64)
     status, trained, batch, steps = ktrain.train_epochs(
-        buffers, opt.kernel_buffers(net), Data(Xs, Ys), EpochPlan(bs, micro_batches, stop), penalty,
+        *buffers, *opt.kernel_buffers(net), *Data(Xs, Ys), *EpochPlan(bs, micro_batches, stop), *penalty,
         perms, opt.steps, work, sums, counts)
     opt.steps = steps
     return sums, counts, status, trained, batch
