@@ -505,8 +505,16 @@ class Network:
             X = self.check_inputs(X)  # the full checks: they raise the precise error
             Y = self.check_targets(Y, X.shape[1])
         lr = check_positive_float(lr, "lr")
-        args = self.kernel_step_args(X, Y, lr)
-        work = X.shape[1] * self._max_weights
+        # kernel_step_args, written out: the per-step path of small networks is mostly
+        # Python, and the two method calls cost more than the kernel's own checks.
+        m = X.shape[1]
+        ws = self._train_ws
+        if ws is None or ws.capacity < m:
+            ws = self._workspace(m)
+        lo, hi = TARGET_RANGE[self.loss_name]
+        params, grads, layout, loss = self.kernel_buffers
+        args = (params, grads, layout, loss, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
+        work = m * self._max_weights
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
         # read-only pass): otherwise they are left as they were.
@@ -517,9 +525,10 @@ class Network:
                 status = knet.checked_train_step(*args)
         if status == BAD_BATCH:
             self.check_inputs(X)  # the full checks raise the precise error
-            self.check_targets(Y, X.shape[1])
+            self.check_targets(Y, m)
             raise RuntimeError("fastnn bug: the step kernel refused a batch that the full checks accept")
-        self.buffers_changed()
+        self._X = None  # buffers_changed(), inline
+        self._grads_zero = False
         if status != OK:
             raise update_refused(self.dtype, lr, X)
 

@@ -102,3 +102,16 @@ def test_compare_script_prints_every_row_and_the_blas_it_ran(capsys):
     numpy_row = next(row for row in rows if row[2] == "numpy")
     ratio, word = numpy_row[-6:-4]  # "N.NNx faster (kernel: N.NNx, fit: N.NNx)"
     assert word == "faster" and ratio.endswith("x") and float(ratio[:-1]) > 0
+
+
+def test_train_step_calls_the_kernel_with_kernel_step_args(monkeypatch):
+    """The benchmarks time the step kernel alone with kernel_step_args: it must be exactly
+    what train_step passes."""
+    net, X, Y = _net_and_batch([5, 7, 3], 9, np.float32)
+    seen = []
+    real = knet.checked_train_step
+    monkeypatch.setattr(knet, "checked_train_step", lambda *args: seen.append(args) or real(*args))
+    net.train_step(X, Y, 0.1)
+    expected = net.kernel_step_args(X, Y, 0.1)
+    assert len(seen) == 1 and len(seen[0]) == len(expected)
+    assert all(a is b or a == b for a, b in zip(seen[0], expected))
