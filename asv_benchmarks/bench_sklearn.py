@@ -67,3 +67,63 @@ class TimeEstimatorFit:
         return self.estimator.fit(self.X, self.y).score(self.X, self.y)
 
     track_train_accuracy.unit = "accuracy"
+
+
+LBFGS_ITERATIONS = 50
+
+
+class TimeLbfgsFit:
+    """``solver="lbfgs"`` next to ``MLPClassifier(solver="lbfgs")`` / ``MLPRegressor``.
+
+    Workloads: scikit-learn's bundled iris, digits, breast_cancer (classifiers) and diabetes
+    (regressor, target divided by its standard deviation), inputs standardized,
+    ``hidden_layer_sizes=(64,)``, ``max_iter=50`` with ``tol=0`` (every run does all 50
+    L-BFGS-B iterations unless it hits ``max_fun``), ``random_state=0``. Peers as in
+    :class:`TimeEstimatorFit`; ``track_iterations`` shows both ran the same count.
+    """
+
+    params = (["iris", "digits", "breast_cancer", "diabetes"],
+              ["fastnn", "fastnn-float32", "sklearn", "sklearn-1-thread"])
+    param_names = ["dataset", "estimator"]
+    timeout = 300
+
+    def setup(self, dataset, estimator):
+        try:
+            from sklearn import datasets
+            from sklearn.neural_network import MLPClassifier, MLPRegressor
+            from sklearn.preprocessing import StandardScaler
+        except ImportError:
+            raise NotImplementedError("scikit-learn is not installed")
+        from fastnn.sklearn import FastMLPClassifier, FastMLPRegressor
+
+        X, y = getattr(datasets, f"load_{dataset}")(return_X_y=True)
+        regression = dataset == "diabetes"
+        self.X = StandardScaler().fit_transform(X)
+        self.y = y / y.std() if regression else y
+        settings = dict(solver="lbfgs", hidden_layer_sizes=(64,), max_iter=LBFGS_ITERATIONS, tol=0.0,
+                        random_state=0)
+        if estimator.startswith("fastnn"):
+            if estimator.endswith("float32"):
+                self.X = self.X.astype(np.float32)  # the default dtype follows the input
+            self.estimator = (FastMLPRegressor if regression else FastMLPClassifier)(**settings)
+        else:
+            self.estimator = (MLPRegressor if regression else MLPClassifier)(**settings)
+        self.limits = None
+        if estimator == "sklearn-1-thread":
+            from threadpoolctl import threadpool_limits
+
+            self.limits = threadpool_limits(1, user_api="blas")
+        warnings.simplefilter("ignore")  # ConvergenceWarning: a fixed iteration count on purpose
+        self.estimator.fit(self.X, self.y)  # compile outside the timing
+
+    def teardown(self, dataset, estimator):
+        if getattr(self, "limits", None) is not None:
+            self.limits.restore_original_limits()
+
+    def time_fit(self, dataset, estimator):
+        self.estimator.fit(self.X, self.y)
+
+    def track_iterations(self, dataset, estimator):
+        return self.estimator.fit(self.X, self.y).n_iter_
+
+    track_iterations.unit = "iterations"

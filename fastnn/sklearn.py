@@ -17,12 +17,14 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -31,6 +33,7 @@ from ._validation import check_dtype, check_positive_float, check_positive_int
 from .engine import EpochEngine
 from .kernels.bundles import Penalty
 from .network import Network
+from .objective import FullBatchObjective
 from .optimizers import SGD, Adam
 from .schedules import Adaptive, InvScaling, Schedule
 
@@ -38,7 +41,11 @@ HIDDEN_ACTIVATIONS = {"identity": "identity", "linear": "identity", "logistic": 
                       "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
 """Accepted ``activation`` values -> fastnn's activation name."""
 
-SOLVERS = ("sgd", "adam")
+SOLVERS = ("lbfgs", "sgd", "adam")
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values "
+              "and need to be preprocessed.")
+"""scikit-learn's message on divergence, which its users match on; fastnn adds where and why."""
+STOCHASTIC_SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
@@ -65,6 +72,20 @@ def _check_option(value, name, options):
     return value
 
 
+def _check_n_iter_no_change(value):
+    """A positive integer, or ``np.inf`` (never stop on the tolerance), as scikit-learn."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"n_iter_no_change must be a positive integer or np.inf; got {value!r} "
+                        f"({type(value).__name__})")
+    if value == np.inf:
+        return np.inf
+    if not isinstance(value, numbers.Integral):
+        raise TypeError(f"n_iter_no_change must be a positive integer or np.inf; got {value!r}")
+    if value < 1:
+        raise ValueError(f"n_iter_no_change must be a positive integer or np.inf; got {value}")
+    return int(value)
+
+
 def _check_hidden_layer_sizes(value):
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         value = [value]
@@ -87,8 +108,8 @@ class _BaseFastMLP(BaseEstimator):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 dtype=np.float64, threads=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -111,6 +132,7 @@ class _BaseFastMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.threads = threads
 
@@ -118,8 +140,6 @@ class _BaseFastMLP(BaseEstimator):
 
     def _check_params(self):
         """Validate every parameter once, at fit time; return the resolved values."""
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not supported by fastnn; use solver='adam' or 'sgd'")
         batch_size = self.batch_size
         if not (isinstance(batch_size, str) and batch_size == "auto"):
             if isinstance(batch_size, str):
@@ -157,8 +177,9 @@ class _BaseFastMLP(BaseEstimator):
             "beta_1": _check_fraction(self.beta_1, "beta_1"),
             "beta_2": _check_fraction(self.beta_2, "beta_2"),
             "epsilon": check_positive_float(self.epsilon, "epsilon"),
-            "n_iter_no_change": check_positive_int(self.n_iter_no_change, "n_iter_no_change"),
-            "dtype": check_dtype(self.dtype),
+            "n_iter_no_change": _check_n_iter_no_change(self.n_iter_no_change),
+            "max_fun": check_positive_int(self.max_fun, "max_fun"),
+            "dtype": None if self.dtype is None else check_dtype(self.dtype),
             "threads": _threads.check_threads(self.threads),
         }
         return params
@@ -179,7 +200,7 @@ class _BaseFastMLP(BaseEstimator):
 
     @coefs_.setter
     def coefs_(self, values):
-        self._assign("coefs_", values, [layer.W.T for layer in self._net.layers])
+        self._assign("coefs_", values, [layer.W.T for layer in self._fitted_net("coefs_").layers])
 
     @property
     def intercepts_(self):
@@ -191,7 +212,19 @@ class _BaseFastMLP(BaseEstimator):
 
     @intercepts_.setter
     def intercepts_(self, values):
-        self._assign("intercepts_", values, [layer.b[:, 0] for layer in self._net.layers])
+        net = self._fitted_net("intercepts_")
+        self._assign("intercepts_", values, [layer.b[:, 0] for layer in net.layers])
+
+    def _fitted_net(self, name):
+        """The network, or NotFittedError (a ValueError and an AttributeError) naming ``name``."""
+        net = self.__dict__.get("_net")
+        if net is None:
+            raise NotFittedError(
+                f"{name} can only be assigned to a fitted {type(self).__name__}: fastnn keeps the "
+                f"weights in the network that fit builds. Call fit first (e.g. with max_iter=1 on "
+                f"a few samples, which sets the layer sizes), then assign {name}"
+            )
+        return net
 
     def _assign(self, name, values, targets):
         values = list(values)
@@ -223,6 +256,14 @@ class _BaseFastMLP(BaseEstimator):
         """
         return self._fit(X, y, incremental=False)
 
+    def _check_solver(self):
+        """True for a stochastic solver, else AttributeError: ``partial_fit`` exists only
+        then (scikit-learn's ``available_if``)."""
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
+                                 f"is not stochastic.")
+        return True
+
     def _random_generator(self):
         """A numpy Generator seeded from ``random_state`` (int, None or RandomState)."""
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -233,7 +274,14 @@ class _BaseFastMLP(BaseEstimator):
         first_pass = "_net" not in self.__dict__ or (not params["warm_start"] and not incremental)
         if incremental and params["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True; set early_stopping=False")
-        X, Y = self._validate_input(X, y, params["dtype"], incremental, reset=first_pass)
+        if params["dtype"] is not None:
+            dtype = params["dtype"]
+        elif first_pass:  # scikit-learn's rule: float32 stays float32, anything else -> float64
+            dtype = (np.float64, np.float32)
+        else:
+            dtype = self._net.dtype
+        X, Y = self._validate_input(X, y, dtype, incremental, reset=first_pass)
+        params["dtype"] = X.dtype
         sizes = [X.shape[1]] + params["hidden_layer_sizes"] + [Y.shape[1]]
         rng = self._random_generator()
         if first_pass:
@@ -250,7 +298,13 @@ class _BaseFastMLP(BaseEstimator):
                     f"and data now give {wanted[0]}, {wanted[1]!r}, {wanted[2]}; fit again "
                     f"with warm_start=False to start a new network"
                 )
-        self._fit_stochastic(X, Y, params, rng, incremental)
+        if params["solver"] == "lbfgs":
+            self._fit_lbfgs(X, Y, params)
+        else:
+            self._fit_stochastic(X, Y, params, rng, incremental)
+        if not np.isfinite(self._net.params).all():
+            raise ValueError(f"{NON_FINITE} Scale the inputs (e.g. StandardScaler) or lower "
+                             f"learning_rate_init")
         return self
 
     def _initialize(self, sizes, params, rng):
@@ -270,9 +324,13 @@ class _BaseFastMLP(BaseEstimator):
                                                            self._net.layers[-1].activation)
         self.n_iter_ = 0
         self.t_ = 0
+        self._best_params = self._net.params.copy()
+        for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
+            self.__dict__.pop(name, None)
+        if params["solver"] == "lbfgs":  # scikit-learn keeps no curve for lbfgs
+            return
         self.loss_curve_ = []
         self._no_improvement_count = 0
-        self._best_params = self._net.params.copy()
         if params["early_stopping"]:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -290,6 +348,33 @@ class _BaseFastMLP(BaseEstimator):
         return Adam(params["learning_rate_init"], betas=(params["beta_1"], params["beta_2"]),
                     eps=params["epsilon"])
 
+    def _fit_lbfgs(self, X, Y, params):
+        """scikit-learn's "lbfgs": SciPy's L-BFGS-B on the full-batch objective, with
+        ``maxiter=max_iter``, ``maxfun=max_fun`` and ``gtol=tol``."""
+        net = self._net
+        loss_scale, grad_scale = self._loss_scales()
+        objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale)
+        with _threads.for_call(params["threads"]):
+            result = scipy.optimize.minimize(
+                objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
+                options={"maxfun": params["max_fun"], "maxiter": params["max_iter"], "gtol": params["tol"]})
+        net.params[...] = result.x
+        net.buffers_changed()
+        self.n_iter_ = min(int(result.nit), params["max_iter"])
+        self.loss_ = float(result.fun)
+        if params["verbose"]:
+            print(f"L-BFGS-B: {self.n_iter_} iterations, {objective.calls} evaluations, "
+                  f"loss = {self.loss_:.8f}: {result.message}")
+        if result.status != 0:
+            message = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                       f"(status={result.status}):\n{result.message}\n")
+            if self.n_iter_ == params["max_iter"]:
+                message += "\nIncrease the number of iterations to improve the convergence "
+                message += f"(max_iter={params['max_iter']})."
+            message += ("\nYou might also want to scale the data as shown in:\n"
+                        "    https://scikit-learn.org/stable/modules/preprocessing.html")
+            warnings.warn(message, ConvergenceWarning, stacklevel=4)
+
     def _fit_stochastic(self, X, Y, params, rng, incremental):
         net = self._net
         if not incremental or self.__dict__.get("_optimizer") is None:
@@ -297,14 +382,17 @@ class _BaseFastMLP(BaseEstimator):
         optimizer = self._optimizer
         early_stopping = params["early_stopping"]
         if early_stopping:
-            stratify = Y if self._stratify() and Y.shape[1] == 1 else None
+            # Stratified (one output only) by the boolean targets, as scikit-learn: the split's
+            # errors then name the classes as scikit-learn's do (['False'], not ['0.0']).
+            stratify = Y.astype(bool) if self._stratify() and Y.shape[1] == 1 else None
             X, X_val, Y, Y_val = train_test_split(
                 X, Y, random_state=int(rng.integers(np.iinfo(np.int32).max)),
                 test_size=params["validation_fraction"], stratify=stratify)
             if X_val.shape[0] < 2:
                 raise ValueError(
-                    f"the validation set is too small ({X_val.shape[0]} sample); increase "
-                    f"validation_fraction (now {params['validation_fraction']}) or give more data"
+                    f"The validation set is too small. Increase 'validation_fraction' or the size of "
+                    f"your dataset. (It holds {X_val.shape[0]} sample with validation_fraction="
+                    f"{params['validation_fraction']} of {X.shape[0] + X_val.shape[0]} samples.)"
                 )
             X = np.ascontiguousarray(X)
             Y = np.ascontiguousarray(Y)
@@ -331,11 +419,24 @@ class _BaseFastMLP(BaseEstimator):
                 if diverged is not None:
                     what = ("loss became NaN or infinite" if diverged.what == "loss"
                             else "update made a weight NaN or infinite")
-                    raise ValueError(
-                        f"training diverged at iteration {self.n_iter_ + 1}, batch {diverged.batch + 1}: "
-                        f"the {what}. Scale the inputs (e.g. StandardScaler) or lower "
-                        f"learning_rate_init (now {params['learning_rate_init']:g})"
-                    )
+                    where = (f"training diverged at iteration {self.n_iter_ + 1}, batch "
+                             f"{diverged.batch + 1}: the {what}")
+                    if not early_stopping:
+                        raise ValueError(
+                            f"{NON_FINITE} ({where}.) Scale the inputs (e.g. StandardScaler) or "
+                            f"lower learning_rate_init (now {params['learning_rate_init']:g})"
+                        )
+                    # scikit-learn records the epoch's NaN loss and validation score and keeps
+                    # the best weights; the epochs after it would only add more NaN.
+                    self.n_iter_ += 1
+                    self.t_ += n_samples
+                    self.loss_ = np.nan
+                    self.loss_curve_.append(np.nan)
+                    self.validation_scores_.append(np.nan)
+                    warnings.warn(f"Stochastic Optimizer: {where}; fit stopped and kept the weights of "
+                                  f"the best validation score. Scale the inputs or lower "
+                                  f"learning_rate_init", ConvergenceWarning, stacklevel=4)
+                    break
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_ = float(result.loss_sums[0]) / n_samples
@@ -366,9 +467,6 @@ class _BaseFastMLP(BaseEstimator):
         if early_stopping:
             net.params[...] = self._best_params
             net.buffers_changed()
-        if not np.isfinite(net.params).all():
-            raise ValueError("training produced non-finite weights; scale the inputs or lower "
-                             "learning_rate_init")
 
     @staticmethod
     def _schedule(params, optimizer):
@@ -389,9 +487,10 @@ class _BaseFastMLP(BaseEstimator):
 
     def _validation_score(self, X_val_T, Y_val):
         """The estimator's score (:meth:`_score_outputs`) of the held-out samples; NaN
-        when the network's outputs are not finite."""
-        out = self._net.predict(X_val_T).T
-        if not np.isfinite(out).all():
+        when the network's outputs are not finite (as scikit-learn's)."""
+        try:
+            out = self._net.predict(X_val_T).T
+        except ValueError:  # finite inputs, so the outputs overflowed
             return np.nan
         return self._score_outputs(Y_val, out)
 
@@ -425,9 +524,9 @@ class _BaseFastMLP(BaseEstimator):
 class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     """Multi-layer perceptron classifier trained by fastnn's Numba kernels.
 
-    A drop-in for :class:`sklearn.neural_network.MLPClassifier` with the stochastic
-    solvers: same parameter names and defaults, same fitted attributes, same stopping
-    rules. Binary and multilabel problems use sigmoid outputs with binary cross-entropy,
+    A drop-in for :class:`sklearn.neural_network.MLPClassifier`: same parameter names
+    and defaults, same fitted attributes, same stopping rules, for the stochastic solvers
+    and "lbfgs". Binary and multilabel problems use sigmoid outputs with binary cross-entropy,
     multiclass problems a softmax output with categorical cross-entropy; labels may be
     integers or strings.
 
@@ -437,7 +536,12 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         Units of each hidden layer; ``()`` gives no hidden layer.
     activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
         Hidden activation ("sigmoid" and "linear" are accepted aliases).
-    solver : {"adam", "sgd"}, default "adam"
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
+        "lbfgs": SciPy's L-BFGS-B (``scipy.optimize.minimize``) on the full-batch loss
+        and gradient computed by fastnn's kernels, with ``maxiter=max_iter``,
+        ``maxfun=max_fun`` and ``gtol=tol`` as scikit-learn's; the batch, learning-rate,
+        momentum, Adam and early-stopping parameters do not apply to it, and
+        ``partial_fit`` is not available (as in scikit-learn).
     alpha : float, default 1e-4
         L2 penalty on the weights (not the biases), scikit-learn's convention: each batch
         of m samples minimizes ``loss + 0.5 * alpha * sum ||W||^2 / m``.
@@ -472,10 +576,15 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         Adam's moment decay rates.
     epsilon : float, default 1e-8
         Adam's denominator term.
-    n_iter_no_change : int, default 10
-        Stop after this many epochs in a row without progress (``> tol``).
-    dtype : float64 or float32, default float64
+    n_iter_no_change : int or np.inf, default 10
+        Stop after this many epochs in a row without progress (``> tol``); ``np.inf``
+        never stops on the tolerance.
+    max_fun : int, default 15000
+        "lbfgs" only: the most loss-and-gradient evaluations.
+    dtype : float64, float32 or None, default None
         Precision of the weights and of the computation; inputs are converted to it.
+        None: the input's, as scikit-learn (float32 stays float32, anything else is
+        float64); ``warm_start`` and ``partial_fit`` keep the fitted network's.
     threads : int >= 1, optional
         BLAS threads while fitting. None (default): fastnn's setting
         (:func:`fastnn.set_num_threads`, 1 by default).
@@ -487,13 +596,13 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` has string column names.
     n_iter_ : int
-        Epochs run by the last ``fit``.
+        Epochs run by the last ``fit`` (L-BFGS-B iterations with "lbfgs").
     t_ : int
         Training samples seen.
     loss_ : float
         Mean training loss of the last epoch (including the L2 term).
     loss_curve_ : list of float
-        ``loss_`` of every epoch.
+        ``loss_`` of every epoch (stochastic solvers only, as in scikit-learn).
     best_loss_ : float or None
         Lowest ``loss_`` (None with ``early_stopping``).
     validation_scores_ : list of float or None
@@ -510,8 +619,14 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 
     Notes
     -----
-    Differences from scikit-learn's MLPClassifier: no "lbfgs" solver, no
-    ``sample_weight``, no sparse input; Adam adds ``epsilon`` to ``sqrt(v_hat)``
+    Differences from scikit-learn's MLPClassifier: no ``sample_weight``, no sparse
+    input; a diverging fit with ``early_stopping`` records the NaN epoch and stops there
+    with a ConvergenceWarning (keeping the best weights, as scikit-learn), where
+    scikit-learn runs the remaining epochs on NaN weights; "lbfgs" on float32 input keeps
+    float32 weights (scikit-learn's returns float64 ones); ``partial_fit`` is hidden for
+    "lbfgs" on the regressor too (scikit-learn's regressor shows it); assigning
+    ``coefs_``/``intercepts_`` needs a fitted estimator (NotFittedError). Adam adds
+    ``epsilon`` to ``sqrt(v_hat)``
     (PyTorch's form), scikit-learn to ``sqrt(v)``; with ``learning_rate`` "invscaling" or
     "adaptive", the SGD momentum buffer holds gradients (PyTorch's form), so a change of
     the step size applies to it at once. The initialization follows scikit-learn's
@@ -535,27 +650,23 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
+            # One class is fitted as scikit-learn does: one sigmoid output trained towards 0.
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
-            if self.classes_.size < 2:
-                raise ValueError(
-                    f"FastMLPClassifier needs samples of at least 2 classes in y; got 1 class: "
-                    f"{self.classes_[0]}"
-                )
         else:
             classes = unique_labels(y)
-            if self.warm_start and not incremental:
+            if self.warm_start:  # scikit-learn's messages, which its users match on
                 if set(classes) != set(self.classes_):
                     raise ValueError(
-                        f"warm_start can only be used where y has the same classes as in the "
-                        f"previous call to fit; previously {self.classes_}, y has {classes}"
+                        f"warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
                     )
             elif np.setdiff1d(classes, self.classes_).size:
                 raise ValueError(
-                    f"y has classes not in classes_ {self.classes_}: "
-                    f"{np.setdiff1d(classes, self.classes_)}"
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                    f"'y' has {classes}."
                 )
-        Y = np.ascontiguousarray(self._label_binarizer.transform(y), dtype=dtype)
+        Y = np.ascontiguousarray(self._label_binarizer.transform(y), dtype=X.dtype)
         return X, Y
 
     _loss_name = "bce"
@@ -579,6 +690,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
             out = out.ravel()
         return self._label_binarizer.inverse_transform(out)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
 
@@ -604,8 +716,6 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
                 binarizer.fit(y)
             else:
                 binarizer.fit(unique_labels(classes))
-            if binarizer.classes_.size < 2:
-                raise ValueError(f"classes must hold at least 2 classes; got {binarizer.classes_}")
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
         elif classes is not None and not np.array_equal(unique_labels(classes), current):
@@ -663,8 +773,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     """Multi-layer perceptron regressor trained by fastnn's Numba kernels.
 
-    A drop-in for :class:`sklearn.neural_network.MLPRegressor` with the stochastic
-    solvers: identity output, squared error, one or several outputs, ``score`` as R^2.
+    A drop-in for :class:`sklearn.neural_network.MLPRegressor` (stochastic solvers and
+    "lbfgs"): identity output, squared error, one or several outputs, ``score`` as R^2.
     The parameters are those of :class:`FastMLPClassifier` (the default
     ``activation`` is "relu"); ``validation_scores_`` hold R^2 values.
 
@@ -681,7 +791,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     As in scikit-learn, the gradient followed for several outputs is that of
     ``0.5 * sum over outputs of the squared error / n_samples``, whereas ``loss_``
     averages over the outputs too. Differences from MLPRegressor: those listed for
-    :class:`FastMLPClassifier`.
+    :class:`FastMLPClassifier`, and no ``loss="poisson"`` (squared error only).
 
     Examples
     --------
@@ -701,10 +811,10 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         with np.errstate(over="ignore"):
-            Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=dtype)
+            Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=X.dtype)
         if not np.isfinite(Y).all():  # validate_data checked y in its own dtype only
             raise ValueError(
-                f"y has values that overflow {np.dtype(dtype).name} (the largest |y| is "
+                f"y has values that overflow {X.dtype.name} (the largest |y| is "
                 f"{float(np.abs(y).max()):.3g}); scale y or use dtype=np.float64"
             )
         return X, Y
@@ -720,6 +830,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def _score_outputs(self, Y, out):
         return r2_score(Y, out)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
 

@@ -73,6 +73,11 @@ def expected_failures(estimator):
                           hidden_layer_sizes=(16, 16), learning_rate="invscaling", power_t=0.1),
         FastMLPRegressor(solver="sgd", learning_rate_init=0.01, activation="logistic",
                          learning_rate="adaptive", nesterovs_momentum=False),
+        FastMLPClassifier(solver="lbfgs", hidden_layer_sizes=(16,)),
+        # Converged (229 iterations) on the checks' regression data: unconverged after 200
+        # iterations with relu, L-BFGS-B is chaotic there (X * (1 + 1e-15) moves predictions
+        # by 1.6), so checks comparing two fits would test BLAS rounding, not the estimator.
+        FastMLPRegressor(solver="lbfgs", hidden_layer_sizes=(8,), activation="tanh", alpha=10.0, max_iter=500),
     ],
     expected_failed_checks=expected_failures,
 )
@@ -341,11 +346,6 @@ def test_warm_start_continues_and_checks_classes():
         clf.set_params(hidden_layer_sizes=(9,)).fit(X, y)
 
 
-def test_one_class_is_a_clear_error():
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        FastMLPClassifier().fit(np.ones((4, 2)), ["a"] * 4)
-
-
 # ----------------------------------------------------------------- regression
 
 
@@ -407,7 +407,7 @@ def test_early_stopping_tracks_validation_and_restores_best_weights():
 
 def test_divergence_is_a_clear_error():
     X, y = load_iris(return_X_y=True)
-    with pytest.raises(ValueError, match="diverged"):
+    with pytest.raises(ValueError, match="^Solver produced non-finite parameter weights.*diverged"):
         FastMLPRegressor(solver="sgd", activation="identity", learning_rate_init=10.0,
                          max_iter=50).fit(X * 1e3, y)
 
@@ -417,13 +417,15 @@ def test_divergence_is_a_clear_error():
 
 @pytest.mark.parametrize("param, value, error", [
     ("hidden_layer_sizes", (10, 0), ValueError), ("hidden_layer_sizes", "10", TypeError),
-    ("activation", "softmax", ValueError), ("solver", "lbfgs", ValueError),
+    ("activation", "softmax", ValueError), ("solver", "newton", ValueError),
     ("alpha", -1.0, ValueError), ("batch_size", 0, ValueError), ("batch_size", "big", ValueError),
     ("learning_rate_init", 0.0, ValueError), ("max_iter", 1.5, TypeError),
     ("momentum", 1.0, ValueError), ("validation_fraction", 1.0, ValueError),
     ("n_iter_no_change", 0, ValueError), ("dtype", np.int32, TypeError),
     ("shuffle", "yes", TypeError), ("tol", -1e-3, ValueError), ("beta_2", 1.0, ValueError),
     ("learning_rate", "cyclic", ValueError), ("random_state", "seed", TypeError),
+    ("n_iter_no_change", 1.5, TypeError), ("n_iter_no_change", -np.inf, TypeError),
+    ("max_fun", 0, ValueError),
 ])
 def test_bad_parameters_name_the_parameter(param, value, error):
     X, y = load_iris(return_X_y=True)

@@ -1,0 +1,112 @@
+"""The full-batch objective: the loss over a whole data set and its gradient, as one function.
+
+:class:`FullBatchObjective` is what a quasi-Newton optimizer (``scipy.optimize.minimize``
+with ``method="L-BFGS-B"``, scikit-learn's "lbfgs" solver) calls: a flat float64
+parameter vector in, the mean loss plus scikit-learn's L2 term and its gradient out. The
+work is done by the compiled whole-network kernels (:func:`~fastnn.kernels.network.network_loss`
+and :func:`~fastnn.kernels.network.network_backward`) over chunks of the data, so memory
+stays bounded by one chunk's activations whatever the number of samples.
+
+Like :mod:`fastnn.engine`, it knows the network only by its kernel interface
+(``net.kernel_buffers``, ``net.buffers_changed()``, ``net.product_size``).
+"""
+
+import numpy as np
+
+from . import threads as _threads
+from .kernels import network as knet
+from .kernels.bundles import N_IN, N_OUT, W_OFF
+
+CHUNK = 4096
+"""Samples per kernel call: one call for scikit-learn's small data sets, and a work space of
+``CHUNK * sum(n_l)`` values for large ones."""
+
+
+class FullBatchObjective:
+    """``J(theta) = loss_scale * mean_loss + 0.5 * alpha * sum ||W||^2 / N`` and its gradient.
+
+    Parameters
+    ----------
+    net : Network
+        Its parameters are overwritten by each call (and hold the last ``theta`` after it).
+    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype
+        Inputs, one sample per ROW.
+    Ys : ndarray of shape (N, n_L), C-contiguous, the network's dtype
+        Targets, one sample per row.
+    alpha : float
+        L2 penalty on the weights (not the biases), scikit-learn's convention.
+    grad_scale, loss_scale : float
+        Factors on the data gradient and on the data loss (turning fastnn's loss into
+        scikit-learn's, see ``_loss_scales`` in :mod:`fastnn.sklearn`).
+
+    Attributes
+    ----------
+    calls : int
+        Evaluations so far.
+
+    Notes
+    -----
+    With chunks ``c`` of ``m_c`` samples, ``mean_loss = sum_c m_c J_c / N`` and the data
+    gradient is ``sum_c (m_c / N) dJ_c``; ``dW += alpha W / N`` for every weight.
+    """
+
+    def __init__(self, net, Xs, Ys, alpha, grad_scale=1.0, loss_scale=1.0):
+        self.net = net
+        self.Xs, self.Ys = Xs, Ys
+        self.n_samples = N = Xs.shape[0]
+        self.alpha = float(alpha)
+        self.grad_scale, self.loss_scale = float(grad_scale), float(loss_scale)
+        buffers = net.kernel_buffers
+        layout = buffers.layout
+        self.chunk = chunk = min(N, CHUNK)
+        self.bounds = [(start, min(start + chunk, N)) for start in range(0, N, chunk)]
+        self.work = np.empty(knet.work_size(layout, chunk, True), dtype=buffers.params.dtype)
+        # Where the weights are in the flat parameters (biases get no penalty).
+        self.weights = [slice(int(row[W_OFF]), int(row[W_OFF] + row[N_IN] * row[N_OUT])) for row in layout]
+        self.total = np.empty(buffers.params.size, dtype=np.float64)
+        self.blas_work = net.product_size(chunk)
+        self.calls = 0
+
+    def __call__(self, theta):
+        """The objective and its gradient at ``theta``.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (p,), float64
+            Flat parameters in the network's layout (each layer's ``W`` row-major, then ``b``).
+
+        Returns
+        -------
+        (float, ndarray of shape (p,), float64)
+            The gradient array is reused by the next call.
+        """
+        self.calls += 1
+        net = self.net
+        params, grads, layout, loss = net.kernel_buffers
+        params[...] = theta
+        N, total = self.n_samples, self.total
+        data_loss = 0.0
+        try:
+            with _threads.training_threads(self.blas_work, len(self.bounds), "full-batch"):
+                for start, stop in self.bounds:
+                    m = stop - start
+                    X = self.Xs[start:stop].T  # (n_0, m), F-contiguous: a free view
+                    Y = self.Ys[start:stop].T
+                    acts, z_out, delta, _, _, scratch = knet.work_views(self.work, layout, m, True)
+                    data_loss += knet.network_loss(params, layout, loss, X, Y, acts, z_out) * m
+                    knet.network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False)
+                    if start == 0:
+                        np.multiply(grads, m / N, out=total)
+                    else:
+                        total += grads * (m / N)
+        finally:
+            net.buffers_changed()
+        value = self.loss_scale * data_loss / N
+        if self.grad_scale != 1.0:
+            total *= self.grad_scale
+        squares = 0.0
+        for weights in self.weights:
+            W = params[weights]
+            squares += float(np.dot(W, W))
+            total[weights] += (self.alpha / N) * W
+        return value + 0.5 * self.alpha * squares / N, total
