@@ -18,8 +18,7 @@ import numpy as np
 
 from . import threads as _threads
 from .kernels import training as ktrain
-from .kernels.bundles import (LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, EpochPlan,
-                              Penalty)
+from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
 from .kernels.network import work_size
 
 

@@ -45,10 +45,6 @@ class Workspace:
         self.acts, self.z_out, self.delta, _, _, self.scratch = knet.work_views(
             self.work, layout, capacity, training)
 
-    def fits(self, m, training):
-        """Whether this work space serves a batch of m samples (and a backward pass)."""
-        return m <= self.capacity and (self.training or not training)
-
 
 class Network:
     """A multi-layer perceptron trained by Numba kernels, one sample per column.
