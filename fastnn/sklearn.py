@@ -437,8 +437,9 @@ class _BaseFastMLP(BaseEstimator):
         """
         from sklearn.base import is_classifier
 
-        if is_classifier(estimator) != is_classifier(cls):
-            wanted = "MLPClassifier" if is_classifier(cls) else "MLPRegressor"
+        classifier = issubclass(cls, ClassifierMixin)
+        if is_classifier(estimator) != classifier:
+            wanted = "MLPClassifier" if classifier else "MLPRegressor"
             raise TypeError(f"{cls.__name__}.from_sklearn needs a fitted {wanted}; got "
                             f"{type(estimator).__name__}")
         net = Network.from_sklearn(estimator)
