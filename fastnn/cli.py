@@ -83,6 +83,9 @@ def build_parser():
     train.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz)")
     train.add_argument("--plot", metavar="PATH",
                        help="write the loss and accuracy curves to PATH as a PNG (needs matplotlib)")
+    train.add_argument("--export-onnx", metavar="PATH",
+                       help='write the trained network to PATH as an ONNX model, for ONNX Runtime '
+                            '(needs pip install "fastnn[onnx]")')
     train.add_argument("--quiet", action="store_true", help="no progress bar, only the result")
     return parser
 
@@ -118,6 +121,18 @@ def train(args):
             print("fastnn train: error: --plot needs matplotlib, which is not installed; install it "
                   "with: python -m pip install 'fastnn[plot]'  (or: python -m pip install matplotlib)",
                   file=sys.stderr)
+            return 2
+    if args.export_onnx:
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            print('fastnn train: error: --export-onnx needs onnx, which is not installed; install it '
+                  'with: python -m pip install "fastnn[onnx]"', file=sys.stderr)
+            return 2
+        folder = os.path.dirname(os.path.abspath(args.export_onnx))
+        if not os.path.isdir(folder):
+            print(f"fastnn train: error: --export-onnx {args.export_onnx}: the folder {folder} does not "
+                  f"exist; create it first", file=sys.stderr)
             return 2
     if not 0 <= args.momentum < 1:
         print(f"fastnn train: error: --momentum must be in [0, 1); got {args.momentum}", file=sys.stderr)
@@ -156,6 +171,9 @@ def train(args):
     if args.save:
         net.save(args.save)
         print(f"saved the network to {args.save}")
+    if args.export_onnx:
+        net.to_onnx(args.export_onnx)
+        print(f"exported the network to {args.export_onnx} (ONNX; input: one sample per row)")
     if args.plot:
         _plot(history, args.plot)
         print(f"wrote the loss curves to {args.plot}")

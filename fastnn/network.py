@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import io
+from . import export, io
 from . import threads as _threads
 from ._validation import (as_matrix, batch_ready, check_dtype, check_positive_float, check_positive_int,
                           check_seed, is_ready)
@@ -672,6 +672,104 @@ class Network:
     def save(self, path):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
         io.save(self, path)
+
+    # ----------------------------------------------------------------- other libraries
+
+    def to_onnx(self, path=None, *, opset=None):
+        """The network as an ONNX model, for ONNX Runtime and other serving stacks.
+
+        The graph takes ROW-layout input, one sample per row, as ONNX consumers expect:
+        ``input`` of shape (batch, n_0) with a dynamic batch dimension, in the network's
+        dtype, and gives ``output`` of shape (batch, n_L), ``predict(input.T).T``. It uses
+        standard operators only (Gemm, Tanh, Relu, Softmax, Identity, and the logistic
+        function as Exp, Min, Abs, Neg, Add, Div: ONNX Runtime's Sigmoid loses relative
+        accuracy in the tails). The metadata holds ``fastnn_version``, ``sizes``,
+        ``activations``, ``loss`` and ``dtype``. Needs ``pip install "fastnn[onnx]"``.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also write the model there (``.onnx``); its folder must exist.
+        opset : int, optional
+            ONNX opset, from 13 to the newest the installed ``onnx`` knows; default 17.
+
+        Returns
+        -------
+        onnx.ModelProto
+            Checked with ``onnx.checker.check_model(model, full_check=True)``.
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> model = fastnn.Network([4, 8, 3], loss="cce").to_onnx()  # doctest: +SKIP
+        >>> [node.op_type for node in model.graph.node][-2:]          # doctest: +SKIP
+        ['Gemm', 'Softmax']
+        """
+        return export.network_to_onnx(self, path, opset=opset)
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """A network with the weights of a fitted scikit-learn MLP (copied).
+
+        Parameters
+        ----------
+        estimator : fitted MLPClassifier or MLPRegressor
+            (FastMLPClassifier/FastMLPRegressor work too.) Its ``coefs_[i]`` of shape
+            (n_in, n_out) become ``layers[i].W`` of shape (n_out, n_in).
+
+        Returns
+        -------
+        Network
+            ``predict(X.T).T`` equals the estimator's ``predict_proba(X)`` (one output:
+            its second column) or ``predict(X)``; loss "bce" for a logistic output,
+            "cce" for softmax, "mse" for identity; the dtype of ``coefs_``.
+
+        Raises
+        ------
+        TypeError
+            ``estimator`` is not a multi-layer perceptron (a Pipeline: pass its last step).
+        sklearn.exceptions.NotFittedError
+            (a ValueError) ``estimator`` is not fitted.
+        """
+        return export.network_from_sklearn(cls, estimator)
+
+    @classmethod
+    def from_torch(cls, module, loss=None):
+        """A network with the weights of a ``torch.nn.Sequential`` (copied).
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            Of ``Linear`` layers, each followed by at most one of ``Sigmoid``, ``Tanh``,
+            ``ReLU``, ``Softmax(dim=-1)``; ``Identity`` modules are skipped. float32 or
+            float64 parameters (the network's dtype).
+        loss : str, optional
+            Default: "bce" after a Sigmoid output, "cce" after Softmax, else "mse".
+
+        Returns
+        -------
+        Network
+            ``predict(X.T).T`` equals ``module(torch.from_numpy(X))``.
+
+        Raises
+        ------
+        TypeError
+            A module fastnn has no equivalent for, or parameters of another dtype.
+        ValueError
+            Sizes that do not chain, two activations in a row, a softmax over another dim.
+        """
+        return export.network_from_torch(cls, module, loss=loss)
+
+    def to_torch(self):
+        """The network as a ``torch.nn.Sequential`` of ``Linear`` and activation modules.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Parameters copied, in the network's dtype; ``module(torch.from_numpy(X))``
+            equals ``predict(X.T).T`` for X of shape (batch, n_0).
+        """
+        return export.network_to_torch(self)
 
 
 def load(path):

@@ -28,6 +28,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from . import export
 from . import threads as _threads
 from ._validation import check_dtype, check_positive_float, check_positive_int
 from .engine import EpochEngine
@@ -515,6 +516,53 @@ class _BaseFastMLP(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=self._net.dtype)
         return np.ascontiguousarray(self._net.predict(X.T).T)
 
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """A fitted estimator with the weights of a fitted scikit-learn MLP (copied).
+
+        Parameters
+        ----------
+        estimator : fitted MLPClassifier (for FastMLPClassifier) or MLPRegressor
+            Its parameters are copied where this class has them; so are ``n_iter_``, ``t_``,
+            ``loss_``, ``loss_curve_``, ``best_loss_``, ``n_features_in_`` and
+            ``feature_names_in_``.
+
+        Returns
+        -------
+        estimator of this class
+            Its ``predict`` and ``predict_proba`` equal the source's; the dtype is that of
+            the source's ``coefs_``. ``partial_fit`` and ``warm_start`` continue from the
+            weights with a fresh optimizer.
+        """
+        from sklearn.base import is_classifier
+
+        classifier = issubclass(cls, ClassifierMixin)
+        if is_classifier(estimator) != classifier:
+            wanted = "MLPClassifier" if classifier else "MLPRegressor"
+            raise TypeError(f"{cls.__name__}.from_sklearn needs a fitted {wanted}; got "
+                            f"{type(estimator).__name__}")
+        net = Network.from_sklearn(estimator)
+        names = cls._get_param_names()
+        params = {key: value for key, value in estimator.get_params(deep=False).items() if key in names}
+        params["dtype"] = net.dtype.type
+        adopted = cls(**params)
+        adopted._adopt(net, estimator)
+        return adopted
+
+    def _adopt(self, net, source):
+        """Become fitted with ``net``'s parameters; fitted statistics copied from ``source``."""
+        self.n_features_in_ = net.n_inputs
+        if hasattr(source, "feature_names_in_"):
+            self.feature_names_in_ = np.array(source.feature_names_in_, dtype=object)
+        self._initialize(net.sizes, self._check_params(), self._random_generator())
+        self._net.params = net.params
+        self._best_params[...] = net.params
+        for name in ("n_iter_", "t_", "loss_", "best_loss_"):
+            if hasattr(source, name):
+                setattr(self, name, getattr(source, name))
+        if hasattr(source, "loss_curve_"):  # scikit-learn's lbfgs keeps no curve
+            self.loss_curve_ = list(source.loss_curve_)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -674,6 +722,15 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     def _initialize(self, sizes, params, rng):
         self._loss_name = "cce" if self._label_binarizer.y_type_ == "multiclass" else "bce"
         super()._initialize(sizes, params, rng)
+
+    def _adopt(self, net, source):
+        classes = np.asarray(source.classes_)
+        if source.out_activation_ == "logistic" and source.n_outputs_ > 1:  # multilabel
+            self._label_binarizer = LabelBinarizer().fit(np.eye(classes.size, dtype=int))
+        else:
+            self._label_binarizer = LabelBinarizer().fit(classes)
+        self.classes_ = self._label_binarizer.classes_
+        super()._adopt(net, source)
 
     def _loss_scales(self):
         """(loss factor, gradient factor) turning fastnn's loss into scikit-learn's."""
@@ -871,3 +928,8 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+# skl2onnx.to_onnx(pipeline_with_a_fastnn_estimator, ...) finds fastnn's converters, whichever
+# of skl2onnx and this module is imported first (registering needs no import of skl2onnx).
+export.register_skl2onnx_on_import()

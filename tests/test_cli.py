@@ -107,3 +107,28 @@ def test_first_run_says_it_is_compiling(cached, monkeypatch, capsys):
 def test_kernels_cached_sees_the_cache():
     fastnn.Network([2, 2, 1]).fit(*fastnn.datasets.make_xor(), epochs=1, verbose=0)
     assert cli._kernels_cached()
+
+
+def test_export_onnx_writes_a_model_that_onnx_runtime_runs(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    path = tmp_path / "digits.onnx"
+    assert cli.main(["train", "--hidden", "8", "--epochs", "1", "--seed", "3",
+                     "--save", str(tmp_path / "d.npz"), "--export-onnx", str(path), "--quiet"]) == 0
+    assert f"exported the network to {path}" in capsys.readouterr().out
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    net = fastnn.load(tmp_path / "d.npz")
+    X, _ = fastnn.datasets.load_digits()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": X.T[:50]})[0], net.predict(X[:, :50]).T,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_export_onnx_checks_its_folder_and_onnx_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(fastnn.Network, "fit", lambda *a, **k: pytest.fail("trained before checking"))
+    missing = tmp_path / "no" / "such" / "folder" / "m.onnx"
+    assert cli.main(["train", "--export-onnx", str(missing), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert cli.main(["train", "--export-onnx", str(tmp_path / "m.onnx"), "--quiet"]) == 2
+    assert "fastnn[onnx]" in capsys.readouterr().err
