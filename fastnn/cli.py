@@ -123,6 +123,13 @@ def train(args):
         print(f"fastnn train: error: --momentum must be in [0, 1); got {args.momentum}", file=sys.stderr)
         return 2
 
+    from .io import check_destination
+
+    # Before training, not after: a typo in a folder name must not cost the whole run.
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        if path:
+            check_destination(path, option)
+
     start = time.perf_counter()
     import fastnn
     from fastnn import datasets
