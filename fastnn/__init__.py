@@ -5,7 +5,7 @@ Data is feature-major (one sample per column): ``X`` has shape (n_features, n_sa
 
 from . import datasets
 from ._version import __version__
-from .errors import DivergenceError
+from .errors import CompileWarning, DivergenceError, FastnnWarning, TrainingWarning
 from .gradcheck import gradcheck
 from .layers import Dense
 from .network import Network, load
@@ -14,9 +14,9 @@ from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History
 
 __all__ = [
-    "Adam", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor", "History",
+    "Adam", "CompileWarning", "Dense", "DivergenceError", "FastnnWarning", "FastMLPClassifier", "FastMLPRegressor", "History",
     "Network", "SGD", "datasets", "gradcheck", "get_num_threads", "load", "num_threads",
-    "set_num_threads", "__version__",
+    "set_num_threads", "TrainingWarning", "__version__",
 ]
 
 

@@ -4,9 +4,9 @@ Run ``fastnn train --help`` (or ``python -m fastnn train --help``) for the optio
 """
 
 import argparse
-import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -151,9 +151,11 @@ def train(args):
         if not _kernels_cached():
             print("compiling fastnn's kernels: the first run takes 10-30 s, later runs load them "
                   "from the cache", flush=True)
-    history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      optimizer=optimizer, seed=args.seed, validation_data=(X_test, y_test),
-                      verbose=0 if args.quiet else 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastnn.CompileWarning)  # said above, in the CLI's words
+        history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                          optimizer=optimizer, seed=args.seed, validation_data=(X_test, y_test),
+                          verbose=0 if args.quiet else 1)
     test_loss, test_accuracy = net.evaluate(X_test, y_test)
     elapsed = time.perf_counter() - start
     correct = int(round(test_accuracy * X_test.shape[1]))
@@ -172,11 +174,9 @@ def train(args):
 def _kernels_cached():
     """Whether fit's kernel (train_epochs) is in Numba's on-disk cache (True if unknown)."""
     from .kernels import training as ktrain
+    from .notices import kernels_cached
 
-    try:
-        return os.path.exists(ktrain.train_epochs._cache._cache_file._index_path)
-    except AttributeError:  # Numba's internals moved: say nothing rather than guess wrong
-        return True
+    return kernels_cached(ktrain.train_epochs)
 
 
 def main(argv=None):

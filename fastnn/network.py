@@ -3,6 +3,7 @@
 import numpy as np
 
 from . import io
+from . import notices
 from . import threads as _threads
 from ._validation import (as_matrix, batch_ready, check_dtype, check_positive_float, check_positive_int,
                           check_seed, is_ready)
@@ -443,6 +444,7 @@ class Network:
         checked = self.check_inputs(X)
         m = checked.shape[1]
         ws = self._workspace(m)
+        notices.announce_compilation(knet.network_forward)
         knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
         out = self._output(ws.acts, m)
         if not all_finite(out.reshape(-1)):
@@ -530,6 +532,8 @@ class Network:
             X = self.check_inputs(X)  # the full checks: they raise the precise error
             Y = self.check_targets(Y, X.shape[1], labels=True)
         lr = check_positive_float(lr, "lr")
+        if self._train_ws is None:  # a network's first step (kept off the per-step path)
+            notices.announce_compilation(knet.checked_train_step)
         args = self.kernel_step_args(X, Y, lr)
         work = X.shape[1] * self._max_weights
         # The kernel checks the batch (finite inputs, targets in range), then applies the
@@ -565,6 +569,7 @@ class Network:
         chunk = min(m, PREDICT_CHUNK)
         params, _, layout, loss = self.kernel_buffers
         ws = Workspace(layout, chunk, self.dtype, False)
+        notices.announce_compilation(knet.network_forward if Y is None else knet.network_loss)
         parts, correct = [], 0
         with _threads.training_threads(self.product_size(chunk), -(-m // chunk), "forward"):
             for start in range(0, m, chunk):

@@ -207,3 +207,43 @@ def test_save_into_a_missing_folder_fails_before_training(tmp_path, capsys):
     assert time.perf_counter() - start < 5
     with raises(FileNotFoundError, "does not exist"):
         fastnn.Network([3, 2]).save(target)
+
+
+# ----------------------------------------------------------------------- compile notice
+
+SNIPPET = (
+    "import warnings, numpy as np, fastnn\n"
+    "X = np.array([[0, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float32)\n"
+    "Y = np.array([[0, 1, 1, 0]], dtype=np.float32)\n"
+    "net = fastnn.Network([2, 8, 1], seed=0)\n"
+    "for _ in range(3):\n"
+    "    net.train_step(X, Y, 0.5)\n"
+    "    net.forward(X)\n"
+    "print(net.predict(X).shape)\n"
+)
+
+
+def test_kernels_compiling_for_a_library_user_is_said_once_and_can_be_silenced(tmp_path):
+    """A fresh copy of the package has no compiled kernels: the first process says so once
+    (a CompileWarning pointing at the user's line), a second one (cached) says nothing, and
+    the warning filter silences it."""
+    import shutil
+
+    root = tmp_path / "site"
+    shutil.copytree(Path(fastnn.__file__).parent, root / "fastnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+
+    def run(prelude=""):
+        done = subprocess.run([sys.executable, "-c", prelude + SNIPPET], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    first = run()
+    assert first.count("compiling fastnn") == 1, first
+    assert "compiling fastnn's kernels" in first and "<string>:6" in first  # the train_step line
+    assert run() == ""
+    shutil.rmtree(root / "fastnn" / "kernels" / "__pycache__")
+    assert run("import warnings, fastnn\n"
+               "warnings.filterwarnings('ignore', category=fastnn.CompileWarning)\n") == ""
