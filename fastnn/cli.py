@@ -151,11 +151,17 @@ def train(args):
         if not _kernels_cached():
             print("compiling fastnn's kernels: the first run takes 10-30 s, later runs load them "
                   "from the cache", flush=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fastnn.CompileWarning)  # said above, in the CLI's words
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                           optimizer=optimizer, seed=args.seed, validation_data=(X_test, y_test),
                           verbose=0 if args.quiet else 1)
+    for caught_warning in caught:
+        if issubclass(caught_warning.category, fastnn.TrainingWarning):
+            print(f"fastnn train: warning: {caught_warning.message}", file=sys.stderr, flush=True)
+        elif not issubclass(caught_warning.category, fastnn.CompileWarning):  # said above
+            warnings.warn_explicit(caught_warning.message, caught_warning.category,
+                                   caught_warning.filename, caught_warning.lineno)
     test_loss, test_accuracy = net.evaluate(X_test, y_test)
     elapsed = time.perf_counter() - start
     correct = int(round(test_accuracy * X_test.shape[1]))

@@ -27,7 +27,7 @@ def kernels_cached(dispatcher):
         return True
 
 
-def _caller_stacklevel():
+def caller_stacklevel():
     """The stack level of the first frame outside fastnn (the user's call)."""
     import sys
 
@@ -57,4 +57,4 @@ def announce_compilation(dispatcher):
         "compiling fastnn's kernels: the first run after an install or upgrade takes 10-30 s; "
         "later runs load them from the cache. Silence this with warnings.filterwarnings("
         "'ignore', category=fastnn.CompileWarning)",
-        CompileWarning, stacklevel=_caller_stacklevel())
+        CompileWarning, stacklevel=caller_stacklevel())

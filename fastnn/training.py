@@ -14,13 +14,15 @@ This module knows the network only by its interface; it does not import
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from . import threads as _threads
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
 from .engine import EpochEngine
-from .errors import DivergenceError, training_diverged
+from .notices import caller_stacklevel
+from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
 from .optimizers import get_optimizer
 
@@ -108,6 +110,67 @@ def _check_callbacks(callbacks):
             raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
                             f"got {type(callback).__name__}")
     return callbacks
+
+
+START_SAMPLES = 1024
+"""Training samples (the first ones) on which :func:`fit` measures the loss before training,
+to tell a fit whose loss ended far above its start (:data:`LOSS_RISE`)."""
+
+LOSS_RISE = 2.0
+"""A fit whose final training loss exceeds ``LOSS_RISE`` times the loss before training
+warns (:class:`~fastnn.errors.TrainingWarning`): a learning rate far too large."""
+
+CHANCE_MARGIN = 0.01
+"""A classification fit whose final training accuracy is within this of the majority
+class's share, and whose loss did not fall below its start, warns: it learnt nothing."""
+
+
+def _start_loss(net, Xs, Y):
+    """The loss of ``net`` on the first :data:`START_SAMPLES` samples, before training."""
+    k = min(Xs.shape[0], START_SAMPLES)
+    X = np.ascontiguousarray(Xs[:k].T)
+    try:
+        return net.evaluate_checked(X, np.ascontiguousarray(Y[:, :k]))[0]
+    except ValueError:  # an overflow: fit reports what follows
+        return math.inf
+
+
+def _majority_share(Y):
+    """The share of the most frequent class in targets ``Y`` (n_L, N): the accuracy of
+    always predicting it."""
+    if Y.shape[0] == 1:
+        positive = float(np.count_nonzero(Y[0] > 0.5)) / Y.shape[1]
+        return max(positive, 1.0 - positive)
+    return float(np.bincount(np.argmax(Y, axis=0), minlength=Y.shape[0]).max()) / Y.shape[1]
+
+
+def _warn_if_nothing_learnt(net, history, start, Y, optimizer):
+    """A :class:`TrainingWarning` when the fit ended with its loss far above ``start`` (the
+    loss before training) or, for a classifier, at chance accuracy without progress."""
+    if not history.epoch or not math.isfinite(start):
+        return
+    last = history.epoch.index(history.best_epoch) if history.best_epoch is not None else -1
+    loss, accuracy = history.history["loss"][last], history.history["accuracy"][last]
+    problems = []
+    rose = loss > LOSS_RISE * start and loss - start > 1e-12
+    if rose:
+        problems.append(f"the training loss ended at {loss:.4g}, {loss / start:.3g} times its value "
+                        f"before training ({start:.4g})")
+    if net.loss_name != "mse":
+        chance = _majority_share(Y)
+        if chance < 1.0 and accuracy <= chance + CHANCE_MARGIN and loss >= start:
+            problems.append(f"the training accuracy ended at {accuracy:.4f}, chance level (always "
+                            f"predicting the most frequent class scores {chance:.4f})")
+    if not problems:
+        return
+    if rose:
+        fix = (f"The learning rate (lr={optimizer.lr:g}) is probably too large: lower it, e.g. "
+               f"tenfold; scaling the inputs also helps")
+    else:
+        fix = (f"The learning rate (lr={optimizer.lr:g}) may be too large or too small, or the "
+               f"epochs ({len(history.epoch)}) too few; scaling the inputs also helps")
+    warnings.warn(f"the fit learnt nothing: {' and '.join(problems)}. {fix}", TrainingWarning,
+                  stacklevel=caller_stacklevel())
 
 
 CHUNK_SAMPLES = 4096
@@ -238,6 +301,14 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         A NaN or infinite loss or parameter; the message names the epoch and batch, and
         the network keeps the last finite weights.
 
+    Warns
+    -----
+    TrainingWarning
+        The fit learnt nothing: its final training loss is more than :data:`LOSS_RISE`
+        times the loss before training (measured on the first :data:`START_SAMPLES`
+        samples), or a classifier ended at chance accuracy with its loss no lower than
+        before training.
+
     Notes
     -----
     BLAS runs with ``threads`` (or the threads of :func:`fastnn.set_num_threads`) during
@@ -302,6 +373,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                                     optimizer.lr, history)
         return metrics
 
+    start = _start_loss(net, Xs, Y) if epochs else math.inf
     if run > 1:
         done = 0
         while done < epochs:
@@ -309,6 +381,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             for i, metrics in enumerate(train(done + 1, count)):
                 history._append(done + 1 + i, metrics)
             done += count
+        _warn_if_nothing_learnt(net, history, start, Y, optimizer)
         return history
 
     listeners = []  # called in this order after every epoch; any returning True stops
@@ -347,4 +420,5 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             progress.close()
     if stopping is not None:
         stopping.finish(restore_best_weights)
+    _warn_if_nothing_learnt(net, history, start, Y, optimizer)
     return history

@@ -247,3 +247,61 @@ def test_kernels_compiling_for_a_library_user_is_said_once_and_can_be_silenced(t
     shutil.rmtree(root / "fastnn" / "kernels" / "__pycache__")
     assert run("import warnings, fastnn\n"
                "warnings.filterwarnings('ignore', category=fastnn.CompileWarning)\n") == ""
+
+
+# ----------------------------------------------------------------------- fits that learnt nothing
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = fastnn.datasets.load_digits(dtype=np.float64)
+    return X[:, :600], y[:600]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_huge_learning_rate_warns_with_the_loss_rise(digits, dtype):
+    X, y = digits
+    net = fastnn.Network([64, 16, 10], dtype=dtype, seed=0)
+    start = net.loss(X, fastnn.datasets.one_hot(y, 10, dtype))
+    with pytest.warns(fastnn.TrainingWarning, match="times its value before training") as record:
+        history = net.fit(X.astype(dtype), y, epochs=3, optimizer=fastnn.SGD(1e6), verbose=0)
+    message = str(record[0].message)
+    assert f"({start:.4g})" in message and "lr=1e+06" in message and "too large" in message
+    assert history.history["loss"][-1] > 2 * start
+    assert record[0].filename == __file__  # points at the user's call
+
+
+def test_chance_accuracy_without_progress_warns(digits):
+    X, y = digits
+    net = fastnn.Network([64, 64, 10], activation="relu", seed=0)
+    with pytest.warns(fastnn.TrainingWarning, match="chance level") as record:
+        net.fit(X, y, epochs=5, optimizer=fastnn.SGD(50, momentum=0.9), verbose=0)
+    share = np.bincount(y).max() / y.size
+    assert f"scores {share:.4f}" in str(record[0].message)
+
+
+@pytest.mark.parametrize("verbose", [0, 2])
+def test_a_good_fit_and_a_regression_do_not_warn(digits, verbose, recwarn, capsys):
+    X, y = digits
+    fastnn.Network([64, 16, 10], seed=0).fit(X, y, epochs=5, optimizer=fastnn.SGD(0.1, momentum=0.9),
+                                            verbose=verbose)
+    rng = np.random.default_rng(0)
+    Xr = rng.standard_normal((3, 200))
+    fastnn.Network([3, 8, 1], loss="mse", seed=0).fit(Xr, Xr[:1] * 0.5, epochs=5, verbose=verbose)
+    assert not [w for w in recwarn if issubclass(w.category, fastnn.FastnnWarning)]
+
+
+def test_the_training_warning_can_be_filtered(digits):
+    import warnings
+
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=fastnn.TrainingWarning)
+        fastnn.Network([64, 16, 10], seed=0).fit(X, y, epochs=2, optimizer=fastnn.SGD(1e6), verbose=0)
+
+
+def test_cli_says_when_a_learning_rate_left_accuracy_at_chance(capsys):
+    assert cli.main(["train", "--quiet", "--activation", "relu", "--lr", "50", "--epochs", "5"]) == 0
+    err = capsys.readouterr().err
+    assert "fastnn train: warning: the fit learnt nothing" in err and "lr=50" in err
