@@ -20,9 +20,17 @@ __all__ = [
 ]
 
 
+_LAZY = ("FastMLPClassifier", "FastMLPRegressor")
+
+
+def __dir__():
+    # The lazily loaded estimators too, so that tab completion shows them.
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name):
     # The scikit-learn estimators load on first use: scikit-learn stays optional.
-    if name in ("FastMLPClassifier", "FastMLPRegressor"):
+    if name in _LAZY:
         try:
             from . import sklearn
         except ModuleNotFoundError as err:

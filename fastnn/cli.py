@@ -50,6 +50,9 @@ def _fraction(text):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastnn", description="Fast multi-layer perceptrons on the CPU (Numba kernels).")
+    from ._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = commands.add_parser(
         "train", help="train a network on the shipped 8x8 digits and print its test accuracy",
