@@ -14,9 +14,9 @@ from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History
 
 __all__ = [
-    "Adam", "CompileWarning", "Dense", "DivergenceError", "FastnnWarning", "FastMLPClassifier", "FastMLPRegressor", "History",
-    "Network", "SGD", "datasets", "gradcheck", "get_num_threads", "load", "num_threads",
-    "set_num_threads", "TrainingWarning", "__version__",
+    "Adam", "CompileWarning", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor",
+    "FastnnWarning", "History", "Network", "SGD", "TrainingWarning", "datasets", "gradcheck",
+    "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
 ]
 
 

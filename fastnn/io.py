@@ -19,6 +19,7 @@ It is read with ``allow_pickle=False`` (opening an untrusted file never runs cod
 checked in full before a network is built from it.
 """
 
+import errno
 import glob
 import json
 import os
@@ -156,10 +157,11 @@ def check_destination(path, name="path"):
         raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist; "
                                 f"create it first (mkdir -p) or choose another {name}")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot save to {path!r}: it is a folder; give a file name such as "
-                                f"{os.path.join(path, 'model.npz')!r}")
+        raise IsADirectoryError(errno.EISDIR, f"{name} is a folder, not a file name; give one such as "
+                                f"{os.path.join(path, 'model.npz')!r}", path)
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot save to {path!r}: the folder {folder!r} is not writable")
+        raise PermissionError(errno.EACCES, f"cannot save there: the folder {folder!r} is not writable",
+                              path)
     return path
 
 

@@ -21,9 +21,9 @@ import numpy as np
 from . import threads as _threads
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
 from .engine import EpochEngine
-from .notices import caller_stacklevel
 from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
+from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
@@ -112,27 +112,29 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
-START_SAMPLES = 1024
-"""Training samples (the first ones) on which :func:`fit` measures the loss before training,
-to tell a fit whose loss ended far above its start (:data:`LOSS_RISE`)."""
-
-LOSS_RISE = 2.0
-"""A fit whose final training loss exceeds ``LOSS_RISE`` times the loss before training
-warns (:class:`~fastnn.errors.TrainingWarning`): a learning rate far too large."""
+LOSS_RISE = 10.0
+"""A fit whose final training loss exceeds ``LOSS_RISE`` times the loss of a constant
+prediction (:func:`_constant_loss`) warns (:class:`~fastnn.errors.TrainingWarning`): a
+learning rate far too large. An untrained network scores within a few times that loss."""
 
 CHANCE_MARGIN = 0.01
 """A classification fit whose final training accuracy is within this of the majority
-class's share, and whose loss did not fall below its start, warns: it learnt nothing."""
+class's share, and whose loss is no lower than a constant prediction's, warns."""
 
 
-def _start_loss(net, Xs, Y):
-    """The loss of ``net`` on the first :data:`START_SAMPLES` samples, before training."""
-    k = min(Xs.shape[0], START_SAMPLES)
-    X = np.ascontiguousarray(Xs[:k].T)
-    try:
-        return net.evaluate_checked(X, np.ascontiguousarray(Y[:, :k]))[0]
-    except ValueError:  # an overflow: fit reports what follows
-        return math.inf
+def _constant_loss(loss_name, Y):
+    """The loss of the best constant prediction of targets ``Y`` (n_L, N): each output's mean
+    for "bce" and "cce" (the class frequencies), zero for "mse" (what an untrained network
+    about predicts). No forward pass: one read of ``Y``."""
+    p = Y.mean(axis=1, dtype=np.float64)
+    if loss_name == "mse":
+        return float(np.mean(np.square(Y, dtype=np.float64)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = np.where(p > 0, -p * np.log(p), 0.0)
+        if loss_name == "bce":
+            q = 1.0 - p
+            entropy = entropy + np.where(q > 0, -q * np.log(q), 0.0)
+    return float(entropy.sum())
 
 
 def _majority_share(Y):
@@ -144,21 +146,23 @@ def _majority_share(Y):
     return float(np.bincount(np.argmax(Y, axis=0), minlength=Y.shape[0]).max()) / Y.shape[1]
 
 
-def _warn_if_nothing_learnt(net, history, start, Y, optimizer):
-    """A :class:`TrainingWarning` when the fit ended with its loss far above ``start`` (the
-    loss before training) or, for a classifier, at chance accuracy without progress."""
-    if not history.epoch or not math.isfinite(start):
+def _warn_if_nothing_learnt(net, history, Y, optimizer):
+    """A :class:`TrainingWarning` when the fit ended with its loss far above a constant
+    prediction's or, for a classifier, at chance accuracy and no better than that loss."""
+    if not history.epoch:
         return
     last = history.epoch.index(history.best_epoch) if history.best_epoch is not None else -1
     loss, accuracy = history.history["loss"][last], history.history["accuracy"][last]
+    reference = _constant_loss(net.loss_name, Y)
+    what = "zero" if net.loss_name == "mse" else "the class frequencies"
     problems = []
-    rose = loss > LOSS_RISE * start and loss - start > 1e-12
+    rose = loss > LOSS_RISE * reference and loss - reference > 1e-12
     if rose:
-        problems.append(f"the training loss ended at {loss:.4g}, {loss / start:.3g} times its value "
-                        f"before training ({start:.4g})")
+        problems.append(f"the training loss ended at {loss:.4g}, {loss / max(reference, 1e-300):.3g} "
+                        f"times that of always predicting {what} ({reference:.4g})")
     if net.loss_name != "mse":
         chance = _majority_share(Y)
-        if chance < 1.0 and accuracy <= chance + CHANCE_MARGIN and loss >= start:
+        if chance < 1.0 and accuracy <= chance + CHANCE_MARGIN and loss >= reference:
             problems.append(f"the training accuracy ended at {accuracy:.4f}, chance level (always "
                             f"predicting the most frequent class scores {chance:.4f})")
     if not problems:
@@ -305,9 +309,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     -----
     TrainingWarning
         The fit learnt nothing: its final training loss is more than :data:`LOSS_RISE`
-        times the loss before training (measured on the first :data:`START_SAMPLES`
-        samples), or a classifier ended at chance accuracy with its loss no lower than
-        before training.
+        times the loss of a constant prediction (the class frequencies; zero for "mse"),
+        or a classifier ended at chance accuracy with a loss no lower than that.
 
     Notes
     -----
@@ -373,7 +376,6 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                                     optimizer.lr, history)
         return metrics
 
-    start = _start_loss(net, Xs, Y) if epochs else math.inf
     if run > 1:
         done = 0
         while done < epochs:
@@ -381,7 +383,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             for i, metrics in enumerate(train(done + 1, count)):
                 history._append(done + 1 + i, metrics)
             done += count
-        _warn_if_nothing_learnt(net, history, start, Y, optimizer)
+        _warn_if_nothing_learnt(net, history, Y, optimizer)
         return history
 
     listeners = []  # called in this order after every epoch; any returning True stops
@@ -420,5 +422,5 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             progress.close()
     if stopping is not None:
         stopping.finish(restore_best_weights)
-    _warn_if_nothing_learnt(net, history, start, Y, optimizer)
+    _warn_if_nothing_learnt(net, history, Y, optimizer)
     return history
