@@ -5,7 +5,7 @@ Data is feature-major (one sample per column): ``X`` has shape (n_features, n_sa
 
 from . import datasets
 from ._version import __version__
-from .errors import DivergenceError
+from .errors import CompileWarning, DivergenceError, FastnnWarning, TrainingWarning
 from .gradcheck import gradcheck
 from .layers import Dense
 from .network import Network, load
@@ -14,15 +14,23 @@ from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History
 
 __all__ = [
-    "Adam", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor", "History",
-    "Network", "SGD", "datasets", "gradcheck", "get_num_threads", "load", "num_threads",
-    "set_num_threads", "__version__",
+    "Adam", "CompileWarning", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor",
+    "FastnnWarning", "History", "Network", "SGD", "TrainingWarning", "datasets", "gradcheck",
+    "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
 ]
+
+
+_LAZY = ("FastMLPClassifier", "FastMLPRegressor")
+
+
+def __dir__():
+    # The lazily loaded estimators too, so that tab completion shows them.
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def __getattr__(name):
     # The scikit-learn estimators load on first use: scikit-learn stays optional.
-    if name in ("FastMLPClassifier", "FastMLPRegressor"):
+    if name in _LAZY:
         try:
             from . import sklearn
         except ModuleNotFoundError as err:

@@ -155,12 +155,20 @@ def as_matrix(value, name, dtype, rows=None, cols=None, what="features", cols_of
     if array.dtype.kind not in "biuf":
         kind = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "structured",
                 "M": "datetime", "m": "timedelta"}.get(array.dtype.kind, str(array.dtype))
+        if array.dtype.kind in "USO" and what == "outputs":
+            fix = (f"Encode labels as integers 0..k-1 first, e.g. classes, codes = "
+                   f"np.unique({name}, return_inverse=True), or use fastnn.FastMLPClassifier, "
+                   f"which takes labels of any type")
+        elif array.dtype.kind in "USO":
+            fix = "Encode them as numbers first, e.g. one indicator row per category"
+        else:
+            fix = f"Convert it first, e.g. {name}.astype(np.float32)"
         raise TypeError(
             f"{name} must hold real numbers (bool, integer or float); got dtype {array.dtype} "
-            f"({kind}). Convert it first, e.g. {name}.astype(np.float32)"
+            f"({kind}). {fix}"
         )
     if array.ndim != 2:
-        hint = f" For one sample use {name}.reshape(-1, 1)." if array.ndim == 1 else ""
+        hint = _one_dimensional_hint(array, name, rows, what) if array.ndim == 1 else ""
         raise ValueError(
             f"{name} must be a 2-D array of shape ({what}, samples), one sample per column; "
             f"got a {array.ndim}-D array of shape {array.shape}.{hint}"
@@ -194,3 +202,15 @@ def as_matrix(value, name, dtype, rows=None, cols=None, what="features", cols_of
             f"remove or impute non-finite values first"
         )
     return result
+
+
+def _one_dimensional_hint(array, name, rows, what):
+    """The reshape that turns the 1-D ``array`` into the (rows, samples) layout ``as_matrix``
+    expects: one sample when its length is ``rows``, samples of a single row when ``rows`` is 1."""
+    if rows is None or array.size == rows:
+        return f" For one sample use {name}.reshape(-1, 1)."
+    if rows == 1:
+        return f" For {array.size} samples of one {what[:-1]} use {name}.reshape(1, -1)."
+    if what == "outputs":
+        return f" For integer class labels use fastnn.datasets.one_hot({name}, {rows})."
+    return ""

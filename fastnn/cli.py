@@ -4,9 +4,9 @@ Run ``fastnn train --help`` (or ``python -m fastnn train --help``) for the optio
 """
 
 import argparse
-import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -50,6 +50,9 @@ def _fraction(text):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastnn", description="Fast multi-layer perceptrons on the CPU (Numba kernels).")
+    from ._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = commands.add_parser(
         "train", help="train a network on the shipped 8x8 digits and print its test accuracy",
@@ -138,6 +141,13 @@ def train(args):
         print(f"fastnn train: error: --momentum must be in [0, 1); got {args.momentum}", file=sys.stderr)
         return 2
 
+    from .io import check_destination
+
+    # Before training, not after: a typo in a folder name must not cost the whole run.
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        if path:
+            check_destination(path, option)
+
     start = time.perf_counter()
     import fastnn
     from fastnn import datasets
@@ -159,9 +169,17 @@ def train(args):
         if not _kernels_cached():
             print("compiling fastnn's kernels: the first run takes 10-30 s, later runs load them "
                   "from the cache", flush=True)
-    history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      optimizer=optimizer, seed=args.seed, validation_data=(X_test, y_test),
-                      verbose=0 if args.quiet else 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                          optimizer=optimizer, seed=args.seed, validation_data=(X_test, y_test),
+                          verbose=0 if args.quiet else 1)
+    for caught_warning in caught:
+        if issubclass(caught_warning.category, fastnn.TrainingWarning):
+            print(f"fastnn train: warning: {caught_warning.message}", file=sys.stderr, flush=True)
+        elif not issubclass(caught_warning.category, fastnn.CompileWarning):  # said above
+            warnings.warn_explicit(caught_warning.message, caught_warning.category,
+                                   caught_warning.filename, caught_warning.lineno)
     test_loss, test_accuracy = net.evaluate(X_test, y_test)
     elapsed = time.perf_counter() - start
     correct = int(round(test_accuracy * X_test.shape[1]))
@@ -183,11 +201,9 @@ def train(args):
 def _kernels_cached():
     """Whether fit's kernel (train_epochs) is in Numba's on-disk cache (True if unknown)."""
     from .kernels import training as ktrain
+    from .notices import kernels_cached
 
-    try:
-        return os.path.exists(ktrain.train_epochs._cache._cache_file._index_path)
-    except AttributeError:  # Numba's internals moved: say nothing rather than guess wrong
-        return True
+    return kernels_cached(ktrain.train_epochs)
 
 
 def main(argv=None):

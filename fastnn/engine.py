@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import notices
 from . import threads as _threads
 from .kernels import training as ktrain
 from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
@@ -95,6 +96,7 @@ class EpochEngine:
         self.sums = np.empty(max_epochs_per_call, dtype=np.float64)
         self.counts = np.empty(max_epochs_per_call, dtype=np.int64)
         opt_buffers = optimizer.kernel_buffers(net)
+        notices.announce_compilation(ktrain.train_epochs)
         self._params_backup = np.empty_like(buffers.params)
         self._state_backup = np.empty_like(opt_buffers.state)
         # The kernel arguments that stay the same for the whole fit (lr is read from the

@@ -1,4 +1,4 @@
-"""fastnn's own exception, and the one message for an update that would diverge.
+"""fastnn's own exception and warnings, and the one message for an update that would diverge.
 
 The bottom of the package: it imports nothing of fastnn, so every module may raise it.
 """
@@ -26,6 +26,21 @@ class DivergenceError(FloatingPointError):
         self.epoch = epoch
         self.batch = batch
         self.history = history
+
+
+class FastnnWarning(UserWarning):
+    """Base class of fastnn's warnings: ``warnings.filterwarnings("ignore",
+    category=fastnn.FastnnWarning)`` silences them all."""
+
+
+class CompileWarning(FastnnWarning):
+    """Once per process: fastnn's kernels are being compiled (10-30 s), not loaded from
+    Numba's on-disk cache."""
+
+
+class TrainingWarning(FastnnWarning):
+    """A fit ended without having learnt: at chance accuracy, or with the loss far above
+    where it started."""
 
 
 def update_refused(dtype, lr, X=None, what="the network keeps its weights"):

@@ -19,11 +19,11 @@ It is read with ``allow_pickle=False`` (opening an untrusted file never runs cod
 checked in full before a network is built from it.
 """
 
+import errno
 import glob
 import json
 import os
 import struct
-import tempfile
 import time
 import zipfile
 import zlib
@@ -49,19 +49,142 @@ def header(net):
 
 
 STALE_TMP_SECONDS = 3600
-"""Age after which a temporary file of an earlier save to the same path is removed."""
+"""Age after which a temporary file of an earlier save to the same path is removed even
+when fastnn cannot tell whether its writer is still running."""
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the writer's pid alone tells whether it is running
+    fcntl = None
 
 
-def _remove_stale_temporaries(folder, name, keep_newer_than):
-    """Delete ``folder/.name.*.tmp`` files (temporaries of killed saves) last modified
-    before ``keep_newer_than`` (a time.time() value); errors are ignored."""
-    pattern = os.path.join(glob.escape(folder), glob.escape("." + name + ".") + "*.tmp")
-    for leftover in glob.glob(pattern):
+def _temporary_prefix(path):
+    """``folder/.NAME.``: the start of every temporary file name of saves to ``path``."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, "." + name + ".")
+
+
+def _pid_alive(pid):
+    """Whether a process with this pid runs on this machine (True when unsure)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):  # another user's process, or unsure
+        return True
+    return True
+
+
+def _writer_gone(leftover):
+    """Whether the save that wrote ``leftover`` has ended (its lock is free); False when unsure.
+
+    A writer holds an exclusive ``flock`` on its temporary file until the rename; the system
+    releases it when the process dies, however it dies."""
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(leftover, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(path, keep_newer_than=None):
+    """Delete the temporary files that killed saves to ``path`` left behind.
+
+    A temporary file is ``.NAME.PID-XXXX.tmp`` beside the model, PID being its writer's
+    process id. It is removed at once when that process no longer runs and its lock is free
+    (so the removal never races a save in progress, in this process or another); a file
+    whose writer cannot be told apart (a live pid, possibly reused, or an older fastnn's
+    ``.NAME.XXXX.tmp``) is removed once it is older than :data:`STALE_TMP_SECONDS`. Errors
+    are ignored.
+
+    Parameters
+    ----------
+    path : str
+        The model file's path.
+    keep_newer_than : float, optional
+        A ``time.time()`` value: files of unknown writers last modified after it are kept.
+        Default: :data:`STALE_TMP_SECONDS` ago.
+    """
+    if keep_newer_than is None:
+        keep_newer_than = time.time() - STALE_TMP_SECONDS
+    prefix = _temporary_prefix(path)
+    for leftover in glob.glob(glob.escape(prefix) + "*.tmp"):
+        stem = leftover[len(prefix):-len(".tmp")]
+        pid_text, dash, _ = stem.partition("-")
         try:
-            if os.path.getmtime(leftover) < keep_newer_than:
+            if dash and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                if _writer_gone(leftover):
+                    os.unlink(leftover)
+            elif os.path.getmtime(leftover) < keep_newer_than and _writer_gone(leftover):
                 os.unlink(leftover)
         except OSError:
             pass
+
+
+def check_destination(path, name="path"):
+    """Raise now what :func:`save` would raise for ``path``'s folder: call it before a long
+    training whose result goes to ``path``.
+
+    Returns
+    -------
+    str
+        ``path`` as a str.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a file name.
+    FileNotFoundError
+        Its folder does not exist.
+    PermissionError
+        Its folder cannot be written.
+    IsADirectoryError
+        ``path`` is a folder.
+    """
+    path = check_path(path, name)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist; "
+                                f"create it first (mkdir -p) or choose another {name}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"{name} is a folder, not a file name; give one such as "
+                                f"{os.path.join(path, 'model.npz')!r}", path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot save there: the folder {folder!r} is not writable",
+                              path)
+    return path
+
+
+def _open_temporary(path):
+    """Create and lock a new temporary file for a save to ``path``: (fd, name).
+
+    Created with mode 0o666 so that the umask applies, as for ``np.savez`` or ``open``
+    (``tempfile.mkstemp`` would make it 0o600 whatever the umask)."""
+    prefix = _temporary_prefix(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks: the pid in the name still tells
+                pass
+        return fd, tmp
+    raise FileExistsError(f"cannot create a temporary file beside {path!r}")
 
 
 def save(net, path):
@@ -70,9 +193,10 @@ def save(net, path):
     The archive is written to a temporary file in the same folder, flushed to disk
     (``fsync``) and renamed over ``path`` (``os.replace``): a crash mid-save never
     leaves a corrupt file where a good one was. A save killed before its rename
-    (SIGKILL, power loss) leaves its hidden temporary file ``.NAME.XXXX.tmp`` behind;
-    the next successful save to the same path removes those older than
-    :data:`STALE_TMP_SECONDS` (a save still running in another process is never touched).
+    (SIGKILL, power loss) leaves its hidden temporary file ``.NAME.PID-XXXX.tmp``
+    behind; the next save to the same path removes it at once
+    (:func:`remove_stale_temporaries`; a save still running is never touched). The file's
+    permissions follow the umask, as ``np.savez``'s.
 
     Parameters
     ----------
@@ -81,25 +205,26 @@ def save(net, path):
     """
     if not isinstance(getattr(net, "kernel_buffers", None), NetBuffers):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
-    path = check_path(path)
+    path = check_destination(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
     header_bytes = np.frombuffer(json.dumps(header(net)).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    remove_stale_temporaries(path)
+    fd, tmp = _open_temporary(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, header=header_bytes, params=net.params)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            if fcntl is not None:
+                os.replace(tmp, path)  # while locked: a cleaner never finds it free before
+        if fcntl is None:
+            os.replace(tmp, path)  # (Windows cannot rename an open file)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
-    _remove_stale_temporaries(folder, os.path.basename(path), time.time() - STALE_TMP_SECONDS)
     try:  # make the rename itself durable (POSIX); not possible everywhere
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:

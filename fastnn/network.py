@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import export, io
+from . import export, io, notices
 from . import threads as _threads
 from ._validation import (as_matrix, batch_ready, check_dtype, check_positive_float, check_positive_int,
                           check_seed, is_ready)
@@ -206,6 +206,17 @@ class Network:
                     f"layers[{i}] already belongs to another Network; create a new Dense "
                     f"(or copy.deepcopy it) to use it here"
                 )
+        for i, layer in enumerate(layers):
+            if layer.activation == "softmax" and layer.n_out == 1:
+                if i < len(layers) - 1:
+                    which, fix = f"hidden layer {i + 1}", "give it 2 or more units or another activation"
+                else:
+                    which, fix = "the output layer", (
+                        "for two classes use one sigmoid output with loss='bce' (e.g. "
+                        "Network([n_0, 16, 1], loss='bce')); for k >= 2 classes give the output "
+                        "layer k units with loss='cce'")
+                raise ValueError(f"{which} applies softmax to a single unit, which always outputs 1: "
+                                 f"the loss would be constant and nothing would train; {fix}")
         required = OUTPUT_ACTIVATION[self.loss_name]
         last = layers[-1].activation
         if self.loss_name != "mse" and last != required:
@@ -348,7 +359,7 @@ class Network:
             output, else integer class labels 0..n_L-1, one-hot encoded.
         """
         if labels:
-            Y = self._from_labels(Y, name)
+            Y = self._from_labels(Y, name, m, cols_of)
         if self.loss_name != "mse":
             # One pass checks both finiteness and the range of an array that needs no
             # conversion (the per-step case).
@@ -362,11 +373,16 @@ class Network:
             )
         return Y
 
-    def _from_labels(self, Y, name):
+    def _from_labels(self, Y, name, m, cols_of):
         """1-D labels as the output row or one-hot columns; anything else as it is."""
         array = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
         if array.ndim != 1 or array.dtype.kind not in "biuf":
             return Y
+        if array.size != m:
+            raise ValueError(
+                f"{name} has {array.size} labels (shape {array.shape}) but {cols_of} has {m} samples; "
+                f"pass one label per sample (column) of {cols_of}"
+            )
         n = self.n_outputs
         if n == 1:
             return array.reshape(1, -1)
@@ -423,6 +439,7 @@ class Network:
         checked = self.check_inputs(X)
         m = checked.shape[1]
         ws = self._workspace(m)
+        notices.announce_compilation(knet.network_forward)
         knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
         out = self._output(ws.acts, m)
         if not all_finite(out.reshape(-1)):
@@ -492,15 +509,26 @@ class Network:
 
         Equivalent to ``zero_grad(); forward(X); backward(Y); step(lr)``.
 
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+        Y : array_like of shape (n_L, m), or 1-D labels of shape (m,)
+            As in :meth:`fit`: 1-D integer labels are one-hot encoded for a network with
+            several outputs; for one output a 1-D ``Y`` is the output row.
+        lr : float
+
         Returns
         -------
         None
+            The step kernel does not compute the loss (call :meth:`loss` for it).
         """
         sizes = self._sizes
         if not batch_ready(X, Y, self.dtype, sizes[0], sizes[-1]):
             X = self.check_inputs(X)  # the full checks: they raise the precise error
-            Y = self.check_targets(Y, X.shape[1])
+            Y = self.check_targets(Y, X.shape[1], labels=True)
         lr = check_positive_float(lr, "lr")
+        if self._train_ws is None:  # a network's first step (kept off the per-step path)
+            notices.announce_compilation(knet.checked_train_step)
         # kernel_step_args, written out: the per-step path of small networks is mostly
         # Python, and the two method calls cost more than the kernel's own checks.
         m = X.shape[1]
@@ -521,7 +549,7 @@ class Network:
                 status = knet.checked_train_step(*args)
         if status == BAD_BATCH:
             self.check_inputs(X)  # the full checks raise the precise error
-            self.check_targets(Y, m)
+            self.check_targets(Y, m, labels=True)
             raise RuntimeError("fastnn bug: the step kernel refused a batch that the full checks accept")
         self._X = None  # buffers_changed(), inline
         self._grads_zero = False
@@ -545,6 +573,7 @@ class Network:
         chunk = min(m, PREDICT_CHUNK)
         params, _, layout, loss = self.kernel_buffers
         ws = Workspace(layout, chunk, self.dtype, False)
+        notices.announce_compilation(knet.network_forward if Y is None else knet.network_loss)
         parts, correct = [], 0
         with _threads.training_threads(self.product_size(chunk), -(-m // chunk), "forward"):
             for start in range(0, m, chunk):

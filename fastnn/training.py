@@ -14,14 +14,16 @@ This module knows the network only by its interface; it does not import
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from . import threads as _threads
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
 from .engine import EpochEngine
-from .errors import DivergenceError, training_diverged
+from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
+from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
@@ -108,6 +110,71 @@ def _check_callbacks(callbacks):
             raise TypeError(f"callbacks[{i}] must be callable as callback(epoch, metrics); "
                             f"got {type(callback).__name__}")
     return callbacks
+
+
+LOSS_RISE = 10.0
+"""A fit whose final training loss exceeds ``LOSS_RISE`` times the loss of a constant
+prediction (:func:`_constant_loss`) warns (:class:`~fastnn.errors.TrainingWarning`): a
+learning rate far too large. An untrained network scores within a few times that loss."""
+
+CHANCE_MARGIN = 0.01
+"""A classification fit whose final training accuracy is within this of the majority
+class's share, and whose loss is no lower than a constant prediction's, warns."""
+
+
+def _constant_loss(loss_name, Y):
+    """The loss of the best constant prediction of targets ``Y`` (n_L, N): each output's mean
+    for "bce" and "cce" (the class frequencies), zero for "mse" (what an untrained network
+    about predicts). No forward pass: one read of ``Y``."""
+    p = Y.mean(axis=1, dtype=np.float64)
+    if loss_name == "mse":
+        return float(np.mean(np.square(Y, dtype=np.float64)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = np.where(p > 0, -p * np.log(p), 0.0)
+        if loss_name == "bce":
+            q = 1.0 - p
+            entropy = entropy + np.where(q > 0, -q * np.log(q), 0.0)
+    return float(entropy.sum())
+
+
+def _majority_share(Y):
+    """The share of the most frequent class in targets ``Y`` (n_L, N): the accuracy of
+    always predicting it."""
+    if Y.shape[0] == 1:
+        positive = float(np.count_nonzero(Y[0] > 0.5)) / Y.shape[1]
+        return max(positive, 1.0 - positive)
+    return float(np.bincount(np.argmax(Y, axis=0), minlength=Y.shape[0]).max()) / Y.shape[1]
+
+
+def _warn_if_nothing_learnt(net, history, Y, optimizer):
+    """A :class:`TrainingWarning` when the fit ended with its loss far above a constant
+    prediction's or, for a classifier, at chance accuracy and no better than that loss."""
+    if not history.epoch:
+        return
+    last = history.epoch.index(history.best_epoch) if history.best_epoch is not None else -1
+    loss, accuracy = history.history["loss"][last], history.history["accuracy"][last]
+    reference = _constant_loss(net.loss_name, Y)
+    what = "zero" if net.loss_name == "mse" else "the class frequencies"
+    problems = []
+    rose = loss > LOSS_RISE * reference and loss - reference > 1e-12
+    if rose:
+        problems.append(f"the training loss ended at {loss:.4g}, {loss / max(reference, 1e-300):.3g} "
+                        f"times that of always predicting {what} ({reference:.4g})")
+    if net.loss_name != "mse":
+        chance = _majority_share(Y)
+        if chance < 1.0 and accuracy <= chance + CHANCE_MARGIN and loss >= reference:
+            problems.append(f"the training accuracy ended at {accuracy:.4f}, chance level (always "
+                            f"predicting the most frequent class scores {chance:.4f})")
+    if not problems:
+        return
+    if rose:
+        fix = (f"The learning rate (lr={optimizer.lr:g}) is probably too large: lower it, e.g. "
+               f"tenfold; scaling the inputs also helps")
+    else:
+        fix = (f"The learning rate (lr={optimizer.lr:g}) may be too large or too small, or the "
+               f"epochs ({len(history.epoch)}) too few; scaling the inputs also helps")
+    warnings.warn(f"the fit learnt nothing: {' and '.join(problems)}. {fix}", TrainingWarning,
+                  stacklevel=caller_stacklevel())
 
 
 CHUNK_SAMPLES = 4096
@@ -238,6 +305,13 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         A NaN or infinite loss or parameter; the message names the epoch and batch, and
         the network keeps the last finite weights.
 
+    Warns
+    -----
+    TrainingWarning
+        The fit learnt nothing: its final training loss is more than :data:`LOSS_RISE`
+        times the loss of a constant prediction (the class frequencies; zero for "mse"),
+        or a classifier ended at chance accuracy with a loss no lower than that.
+
     Notes
     -----
     BLAS runs with ``threads`` (or the threads of :func:`fastnn.set_num_threads`) during
@@ -309,6 +383,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             for i, metrics in enumerate(train(done + 1, count)):
                 history._append(done + 1 + i, metrics)
             done += count
+        _warn_if_nothing_learnt(net, history, Y, optimizer)
         return history
 
     listeners = []  # called in this order after every epoch; any returning True stops
@@ -347,4 +422,5 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             progress.close()
     if stopping is not None:
         stopping.finish(restore_best_weights)
+    _warn_if_nothing_learnt(net, history, Y, optimizer)
     return history

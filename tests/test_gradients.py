@@ -229,6 +229,11 @@ def problems(draw, dtype=np.float64):
     m = draw(st.integers(1, 6))
     hidden = draw(st.sampled_from(ref.ACTIVATIONS))
     loss, output = draw(st.sampled_from(PAIRINGS))
+    # softmax over one unit is refused (it always outputs 1)
+    if output == "softmax":
+        sizes[-1] = max(2, sizes[-1])
+    if hidden == "softmax":
+        sizes[1:-1] = [max(2, size) for size in sizes[1:-1]]
     seed = draw(st.integers(0, 2**16))
     values = st.floats(-3, 3, allow_nan=False, allow_subnormal=False, width=64)
     X = draw(hnp.arrays(np.float64, (sizes[0], m), elements=values))

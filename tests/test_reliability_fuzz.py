@@ -300,7 +300,7 @@ def test_fuzz_array_arguments(data, config, dtype, method, which, m):
     else:
         Y = fuzzed
         expect = verdict(Y, net.n_outputs, m, net.dtype, classify)
-        if method in ("fit", "evaluate", "fit_validation") and np.ndim(Y) == 1:
+        if method in ("fit", "evaluate", "fit_validation", "train_step") and np.ndim(Y) == 1:
             expect = verdict_labels(Y, net, m)
     name = {"X": "X", "Y": "Y"}[which]
     if method == "fit_validation":

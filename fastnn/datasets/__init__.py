@@ -29,6 +29,11 @@ _HERE = Path(__file__).resolve().parent
 __all__ = ["load_digits", "make_moons", "make_spirals", "make_xor", "one_hot", "train_test_split"]
 
 
+def __dir__():
+    # The datasets only: not the modules and helpers this one imports (np, Path, ...).
+    return list(__all__)
+
+
 def load_digits(dtype=np.float32, scale=True):
     """The 8x8 handwritten digits: 1,797 images of 0-9, shipped with fastnn.
 
