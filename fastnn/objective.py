@@ -13,6 +13,7 @@ Like :mod:`fastnn.engine`, it knows the network only by its kernel interface
 
 import numpy as np
 
+from . import notices
 from . import threads as _threads
 from .kernels import network as knet
 from .kernels.bundles import N_IN, N_OUT, W_OFF
@@ -66,6 +67,7 @@ class FullBatchObjective:
         self.total = np.empty(buffers.params.size, dtype=np.float64)
         self.blas_work = net.product_size(chunk)
         self.calls = 0
+        notices.announce_compilation(knet.network_backward)
 
     def __call__(self, theta):
         """The objective and its gradient at ``theta``.
