@@ -132,11 +132,6 @@ def train(args):
             print('fastnn train: error: --export-onnx needs onnx, which is not installed; install it '
                   'with: python -m pip install "fastnn[onnx]"', file=sys.stderr)
             return 2
-        folder = os.path.dirname(os.path.abspath(args.export_onnx))
-        if not os.path.isdir(folder):
-            print(f"fastnn train: error: --export-onnx {args.export_onnx}: the folder {folder} does not "
-                  f"exist; create it first", file=sys.stderr)
-            return 2
     if not 0 <= args.momentum < 1:
         print(f"fastnn train: error: --momentum must be in [0, 1); got {args.momentum}", file=sys.stderr)
         return 2
@@ -144,9 +139,13 @@ def train(args):
     from .io import check_destination
 
     # Before training, not after: a typo in a folder name must not cost the whole run.
-    for option, path in (("--save", args.save), ("--plot", args.plot)):
+    for option, path in (("--save", args.save), ("--plot", args.plot), ("--export-onnx", args.export_onnx)):
         if path:
-            check_destination(path, option)
+            try:
+                check_destination(path, option)
+            except OSError as err:
+                print(f"fastnn train: error: {option}: {err}", file=sys.stderr)
+                return 2
 
     start = time.perf_counter()
     import fastnn

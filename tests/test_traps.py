@@ -197,14 +197,12 @@ def test_killed_saves_leave_nothing_after_the_next_save(tmp_path):
     assert os.listdir(tmp_path) == ["model.npz"]
 
 
-def test_save_into_a_missing_folder_fails_before_training(tmp_path, capsys):
+def test_save_into_a_missing_folder_fails_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fastnn.Network, "fit", lambda *a, **k: pytest.fail("trained before checking"))
     target = tmp_path / "nonexistent" / "m.npz"
-    start = time.perf_counter()
-    assert cli.main(["train", "--epochs", "50", "--save", str(target)]) == 1
+    assert cli.main(["train", "--epochs", "50", "--save", str(target)]) == 2
     captured = capsys.readouterr()
     assert "does not exist" in captured.err and "--save" in captured.err
-    assert "test accuracy" not in captured.out  # nothing was trained
-    assert time.perf_counter() - start < 5
     with raises(FileNotFoundError, "does not exist"):
         fastnn.Network([3, 2]).save(target)
 
