@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .common import DTYPES, LR, NAMES, SEED, WORKLOADS, FastnnFit, FastnnStep
+from .common import DTYPES, LR, NAMES, SEED, SMOKE, WORKLOADS, FastnnFit, FastnnStep
 
 
 class TrainStep:
@@ -156,8 +156,9 @@ class ColdStart:
     SciPy created, about 0.2 s here) is not part of reaching the first step.
     """
 
-    params = (["cold_cache", "warm_cache"], DTYPES)
+    params = (["cold_cache", "warm_cache"], DTYPES[:1] if SMOKE else DTYPES)
     param_names = ["cache", "dtype"]
+    runs = 1 if SMOKE else 3  # cold runs compile everything: ~20 s each
     number = 1
     repeat = (1, 3, 30.0)
     timeout = 300
@@ -189,7 +190,7 @@ class ColdStart:
         self._run(self._cache_dir(cache))
 
     def track_time_to_first_step(self, cache, dtype):
-        return statistics.median(self._run(self._cache_dir(cache)) for _ in range(3))
+        return statistics.median(self._run(self._cache_dir(cache)) for _ in range(self.runs))
 
     track_time_to_first_step.unit = "seconds"
 

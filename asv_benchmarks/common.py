@@ -46,6 +46,9 @@ for _name in NAMES:
     if _name not in WORKLOADS:
         raise ValueError(f"FASTNN_ASV_WORKLOADS names unknown workload {_name!r}; known: {list(WORKLOADS)}")
 DTYPES = ["float32", "float64"]
+SMOKE = os.environ.get("FASTNN_ASV_SMOKE") == "1"
+"""CI's smoke run (``.ci/run`` sets ``FASTNN_ASV_SMOKE=1``): benchmarks whose every run
+compiles the kernels from nothing run the fewest cases that still exercise all their code."""
 LR = 0.1
 SEED = 0
 
