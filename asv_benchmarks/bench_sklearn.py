@@ -70,6 +70,7 @@ class TimeEstimatorFit:
 
 
 LBFGS_ITERATIONS = 50
+SMOKE = os.environ.get("FASTNN_ASV_SMOKE") == "1"  # CI's smoke run: the small data sets only
 
 
 class TimeLbfgsFit:
@@ -82,7 +83,7 @@ class TimeLbfgsFit:
     :class:`TimeEstimatorFit`; ``track_iterations`` shows both ran the same count.
     """
 
-    params = (["iris", "digits", "breast_cancer", "diabetes"],
+    params = (["iris", "diabetes"] if SMOKE else ["iris", "digits", "breast_cancer", "diabetes"],
               ["fastnn", "fastnn-float32", "sklearn", "sklearn-1-thread"])
     param_names = ["dataset", "estimator"]
     timeout = 300
