@@ -247,6 +247,7 @@ class Network:
         self._sizes = [layers[0].n_in] + [layer.n_out for layer in layers]
         self._max_weights = max(layer.n_in * layer.n_out for layer in layers)
         self._train_ws = None
+        self._step_loss = np.zeros(1, dtype=np.float64)  # train_step's batch loss, from the kernel
         self._X = None  # the checked input of the pending forward pass
         self._grads_zero = True  # the gradients are known to be zero
 
@@ -502,7 +503,8 @@ class Network:
         if ws is None or ws.capacity < X.shape[1]:
             ws = self._workspace(X.shape[1])
         lo, hi = TARGET_RANGE[self.loss_name]
-        return (*self.kernel_buffers, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
+        return (*self.kernel_buffers, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi,
+                self._step_loss)
 
     def train_step(self, X, Y, lr):
         """Forward, backward and gradient descent on one batch in one kernel call.
@@ -519,8 +521,9 @@ class Network:
 
         Returns
         -------
-        None
-            The step kernel does not compute the loss (call :meth:`loss` for it).
+        float
+            The batch's mean loss, measured before the update (as each batch of :meth:`fit`
+            is): the kernel computes it from the forward pass the step makes anyway.
         """
         sizes = self._sizes
         if not batch_ready(X, Y, self.dtype, sizes[0], sizes[-1]):
@@ -537,7 +540,8 @@ class Network:
             ws = self._workspace(m)
         lo, hi = TARGET_RANGE[self.loss_name]
         params, grads, layout, loss = self.kernel_buffers
-        args = (params, grads, layout, loss, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
+        args = (params, grads, layout, loss, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi,
+                self._step_loss)
         work = m * self._max_weights
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
@@ -555,6 +559,7 @@ class Network:
         self._grads_zero = False
         if status != OK:
             raise update_refused(self.dtype, lr, X)
+        return float(self._step_loss[0])
 
     def _forward_chunks(self, X, Y=None, out=None, count=False, names=("X", "Y")):
         """The one chunked forward loop of :meth:`predict`, :meth:`loss` and :meth:`evaluate`.
@@ -669,6 +674,190 @@ class Network:
         if A.shape[0] == 1:
             return (A[0] > 0.5).astype(np.int64)
         return np.argmax(A, axis=0).astype(np.int64)
+
+    def __call__(self, X):
+        """``net(X)`` is :meth:`predict` (as a Keras model or a PyTorch module is called)."""
+        return self.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities for ``X``: the outputs of a sigmoid or softmax output layer.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+
+        Returns
+        -------
+        ndarray of shape (n_L, m), the network's dtype
+            Softmax: each column sums to 1. Sigmoid: each output is the probability of its
+            label being 1 (one output: of class 1).
+
+        Raises
+        ------
+        ValueError
+            The output layer's activation does not give probabilities (e.g. identity for
+            ``loss="mse"``).
+        """
+        last = self.layers[-1].activation
+        if last not in ("sigmoid", "softmax"):
+            raise ValueError(
+                f"predict_proba needs probability outputs (a 'sigmoid' or 'softmax' output layer); "
+                f"this network's output activation is {last!r} (loss {self.loss_name!r}); use "
+                f"predict(X) for its outputs, or train a classifier with loss='bce' or 'cce'")
+        return self.predict(X)
+
+    def summary(self, print_fn=print):
+        """A table of the layers, as Keras's ``model.summary()``.
+
+        One row per layer: its weight shape ``W`` (n_l, n_{l-1}), output shape (n_l, m) for
+        m samples (one per column), activation and parameter count; then the totals, the
+        loss and the dtype.
+
+        Parameters
+        ----------
+        print_fn : callable or None, default print
+            Called once with the table; None prints nothing.
+
+        Returns
+        -------
+        str
+            The table.
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> print(fastnn.Network([4, 8, 3], loss="cce").summary(print_fn=None))  # doctest: +NORMALIZE_WHITESPACE
+        Network: loss 'cce', float32, one sample per column (m samples)
+        Layer      W shape     Output shape   Activation     Params
+        -----------------------------------------------------------
+        input                  (4, m)
+        dense_1    (8, 4)      (8, m)         sigmoid            40
+        dense_2    (3, 8)      (3, m)         softmax            27
+        -----------------------------------------------------------
+        Total params: 67 (268 B)
+        """
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"print_fn must be callable (e.g. print) or None; got {type(print_fn).__name__}")
+        rows = [("input", "", f"({self.n_inputs}, m)", "", "")]
+        for i, layer in enumerate(self.layers, 1):
+            rows.append((f"dense_{i}", f"({layer.n_out}, {layer.n_in})", f"({layer.n_out}, m)",
+                         layer.activation, f"{layer.n_params:,}"))
+        head = ("Layer", "W shape", "Output shape", "Activation", "Params")
+        widths = [max(len(row[k]) for row in rows + [head]) for k in range(5)]
+        widths = [max(w, minimum) for w, minimum in zip(widths, (10, 11, 14, 10, 10))]
+
+        def line(row):
+            return ("".join(cell.ljust(width + 1) for cell, width in zip(row[:4], widths[:4]))
+                    + row[4].rjust(widths[4])).rstrip()
+
+        rule = "-" * (sum(widths) + 4)
+        size = self.n_params * self.dtype.itemsize
+        unit = next((f"{size / scale:.1f} {name}" for scale, name in ((2**30, "GB"), (2**20, "MB"),
+                     (2**10, "KB")) if size >= scale), f"{size} B")
+        text = "\n".join([f"Network: loss {self.loss_name!r}, {self.dtype.name}, one sample per column "
+                          f"(m samples)", line(head), rule, *(line(row) for row in rows), rule,
+                          f"Total params: {self.n_params:,} ({unit})"])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_weights(self):
+        """Copies of every layer's weights and biases, as Keras's ``get_weights``.
+
+        Returns
+        -------
+        list of ndarray
+            ``[W_1, b_1, ..., W_L, b_L]``: ``W_l`` of shape (n_l, n_{l-1}), ``b_l`` of shape
+            (n_l, 1), the network's dtype (fastnn's shapes: Keras's kernels are transposed).
+        """
+        return [array.copy() for layer in self.layers for array in (layer.W, layer.b)]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as :meth:`get_weights` returns them) into the network.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            ``[W_1, b_1, ..., W_L, b_L]`` with the shapes of :meth:`get_weights` (a bias may
+            also be 1-D, (n_l,)); real, finite values, converted to the network's dtype.
+            Nothing is changed unless every array is valid.
+        """
+        if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__len__"):
+            raise TypeError(f"weights must be a list [W_1, b_1, ..., W_L, b_L] as get_weights() "
+                            f"returns; got {type(weights).__name__}")
+        expected = 2 * len(self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"weights must hold {expected} arrays [W_1, b_1, ..., W_L, b_L] for "
+                             f"{len(self.layers)} layers; got {len(weights)}")
+        names = [f"{kind}_{i}" for i in range(1, len(self.layers) + 1) for kind in ("W", "b")]
+        self._copy_in(dict(zip(names, weights)), {name: f"weights[{k}] ({name})"
+                                                  for k, name in enumerate(names)})
+
+    def state_dict(self):
+        """Copies of the parameters by name, as PyTorch's ``state_dict``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{"layers.0.W": W_1, "layers.0.b": b_1, ...}`` (0-based as in
+            :attr:`layers`), the shapes of :meth:`get_weights`.
+        """
+        return {f"layers.{i}.{kind}": getattr(layer, kind).copy()
+                for i, layer in enumerate(self.layers) for kind in ("W", "b")}
+
+    def load_state_dict(self, state_dict):
+        """Copy the parameters of ``state_dict`` (as :meth:`state_dict` returns) in.
+
+        Parameters
+        ----------
+        state_dict : dict of str to array_like
+            Exactly the keys of :meth:`state_dict`, the same shapes (a bias may be 1-D);
+            nothing is changed unless every array is valid.
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict as Network.state_dict() returns; "
+                            f"got {type(state_dict).__name__}")
+        keys = [f"layers.{i}.{kind}" for i in range(len(self.layers)) for kind in ("W", "b")]
+        missing = [key for key in keys if key not in state_dict]
+        unexpected = sorted(str(key) for key in state_dict if key not in keys)
+        if missing or unexpected:
+            raise ValueError(f"state_dict does not match this network's parameters: missing keys "
+                             f"{missing}, unexpected keys {unexpected}; sizes are {self.sizes}")
+        renamed = {f"{kind}_{i + 1}": state_dict[f"layers.{i}.{kind}"]
+                   for i in range(len(self.layers)) for kind in ("W", "b")}
+        self._copy_in(renamed, {f"{kind}_{i + 1}": f"state_dict[{f'layers.{i}.{kind}'!r}]"
+                                for i in range(len(self.layers)) for kind in ("W", "b")})
+
+    def _copy_in(self, arrays, labels):
+        """Check ``arrays`` ({"W_1": ..., "b_1": ...}) against the layers, then copy all in."""
+        checked = []
+        for i, layer in enumerate(self.layers, 1):
+            for kind, target in (("W", layer.W), ("b", layer.b)):
+                label = labels[f"{kind}_{i}"]
+                value = arrays[f"{kind}_{i}"]
+                try:
+                    value = np.asarray(value)
+                except (TypeError, ValueError) as err:
+                    raise TypeError(f"{label} must be a numeric array; got {type(value).__name__}") from err
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"{label} must hold real numbers; got dtype {value.dtype}; convert "
+                                    f"it first, e.g. np.asarray(..., dtype=np.{self.dtype.name})")
+                if kind == "b" and value.shape == (target.shape[0],):
+                    value = value.reshape(-1, 1)
+                if value.shape != target.shape:
+                    raise ValueError(f"{label} must have shape {target.shape} (layer {i} of sizes "
+                                     f"{self.sizes}); got {value.shape}"
+                                     + ("; W is (n_out, n_in): transpose Keras or scikit-learn "
+                                        "weights with .T" if value.shape == target.shape[::-1] else ""))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    value = value.astype(self.dtype)
+                if not all_finite(value.reshape(-1)):
+                    raise ValueError(f"{label} contains NaN or infinity (or a value that overflows "
+                                     f"{self.dtype.name}); pass finite weights")
+                checked.append((target, value))
+        for target, value in checked:
+            target[...] = value
+        self.buffers_changed()
 
     # ----------------------------------------------------------------- training and I/O
 

@@ -239,7 +239,8 @@ def train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, l
 
 
 @kernel
-def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi):
+def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi,
+                       loss_out):
     """:func:`~fastnn.kernels.checks.batch_ok` then :func:`train_step`, in one call.
 
     The per-step path of ``Network.train_step``: one kernel call instead of two.
@@ -250,6 +251,10 @@ def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, sc
         As in :func:`train_step`.
     lo, hi : float
         Bounds for ``Y`` (see :func:`~fastnn.kernels.checks.batch_ok`).
+    loss_out : float64 ndarray of shape (>= 1,)
+        ``loss_out[0]`` overwritten with the batch's mean loss before the update (as
+        :func:`network_loss`: the forward pass the step needs anyway, plus one pass over
+        the outputs); left as it was with ``BAD_BATCH``.
 
     Returns
     -------
@@ -261,6 +266,8 @@ def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, sc
     """
     if not batch_ok(X, Y, lo, hi):
         return BAD_BATCH
-    if train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr):
+    loss_out[0] = network_loss(params, layout, loss, X, Y, acts, z_out)
+    network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False)
+    if sgd_update_checked(params, grads, lr):
         return OK
     return PARAMS_NOT_FINITE
