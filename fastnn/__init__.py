@@ -10,13 +10,15 @@ from .gradcheck import gradcheck
 from .layers import Dense
 from .network import Network, load
 from .optimizers import SGD, Adam
+from .schedules import CosineDecay, ExponentialDecay, ReduceLROnPlateau, StepDecay
 from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History
 
 __all__ = [
-    "Adam", "CompileWarning", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor",
-    "FastnnWarning", "History", "Network", "SGD", "TrainingWarning", "datasets", "gradcheck",
-    "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
+    "Adam", "CompileWarning", "CosineDecay", "Dense", "DivergenceError", "ExponentialDecay",
+    "FastMLPClassifier", "FastMLPRegressor", "FastnnWarning", "History", "Network", "ReduceLROnPlateau",
+    "SGD", "StepDecay", "TrainingWarning", "datasets", "gradcheck", "get_num_threads", "load",
+    "num_threads", "set_num_threads", "__version__",
 ]
 
 

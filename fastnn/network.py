@@ -863,7 +863,7 @@ class Network:
 
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-            min_delta=0.0, restore_best_weights=True, threads=None):
+            min_delta=0.0, restore_best_weights=True, threads=None, schedule=None):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
         ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
@@ -885,7 +885,8 @@ class Network:
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
-                   min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads)
+                   min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads,
+                   schedule=schedule)
 
     def save(self, path):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""

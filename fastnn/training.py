@@ -25,6 +25,7 @@ from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
+from .schedules import Schedule
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
 
@@ -242,9 +243,24 @@ class _EarlyStopping:
         self.history.best_epoch = self.best_epoch if restore_best_weights else self.history.epoch[-1]
 
 
+def _check_schedule(schedule, optimizer):
+    """``schedule`` bound to ``optimizer`` (binding it on its first fit), or None."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a fastnn schedule such as fastnn.StepDecay(10, 0.5) or "
+                        f"fastnn.CosineDecay(epochs, warmup=5); got {type(schedule).__name__}")
+    if schedule.optimizer is None:
+        schedule.bind(optimizer)
+    elif schedule.optimizer is not optimizer:
+        raise ValueError("schedule is bound to another optimizer than this fit's; pass that optimizer "
+                         "(optimizer=schedule.optimizer), or a new schedule without one")
+    return schedule
+
+
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
         validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-        min_delta=0.0, restore_best_weights=True, threads=None):
+        min_delta=0.0, restore_best_weights=True, threads=None, schedule=None):
     """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
 
     Parameters
@@ -294,6 +310,14 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         (:func:`fastnn.set_num_threads`, 1 by default: measured fastest by the mean on a
         shared 2-core machine; a quiet machine with idle cores gains from 2 on big
         layers). Results can differ in the last bits between thread counts.
+    schedule : Schedule, optional
+        Sets the optimizer's learning rate before each epoch
+        (:class:`~fastnn.schedules.StepDecay`, :class:`~fastnn.schedules.ExponentialDecay`,
+        :class:`~fastnn.schedules.CosineDecay`) or after an epoch without improvement
+        (:class:`~fastnn.schedules.ReduceLROnPlateau`); every update of an epoch uses
+        the same rate. A schedule made without an optimizer binds to this fit's (its
+        ``lr`` now is the initial rate); used again with the same optimizer, it
+        continues where it stopped. History then also records ``lr`` per epoch.
 
     Returns
     -------
@@ -320,11 +344,12 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     """
     with _threads.for_call(threads):
         return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
-                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights)
+                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights,
+                    schedule)
 
 
 def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
-         callbacks, verbose, patience, min_delta, restore_best_weights):
+         callbacks, verbose, patience, min_delta, restore_best_weights, schedule):
     """:func:`fit` under the thread setting it chose."""
     Xs = sample_major(net, X)
     N = Xs.shape[0]
@@ -343,6 +368,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if patience is not None:
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
+    schedule = _check_schedule(schedule, optimizer)
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -357,8 +383,9 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
     ktrain.transpose_into(Y, Ys)
     keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
+    keys += ["lr"] if schedule is not None else []
     history = History(keys)
-    quiet = val is None and not callbacks and patience is None and verbose == 0
+    quiet = val is None and not callbacks and patience is None and verbose == 0 and schedule is None
     run = max(1, min(CHUNK_SAMPLES // N, epochs)) if quiet else 1  # epochs per kernel call
     engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run)
 
@@ -406,10 +433,15 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         listeners.append(stopping)
     try:
         for epoch in range(1, epochs + 1):
+            if schedule is not None:
+                schedule.epoch_begins()
             metrics = train(epoch, 1)[0]
             if val is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
                     *val, names=("validation_data[0]", "validation_data[1]"))
+            if schedule is not None:
+                metrics["lr"] = optimizer.lr  # the rate of this epoch's updates
+                schedule.epoch_ends(epoch * N, dict(metrics))
             history._append(epoch, metrics)
             stop = False
             for listener in listeners:
