@@ -4,6 +4,7 @@ Data is feature-major (one sample per column): ``X`` has shape (n_features, n_sa
 """
 
 from . import datasets
+from .callbacks import Callback, ModelCheckpoint
 from ._version import __version__
 from .errors import CompileWarning, DivergenceError, FastnnWarning, TrainingWarning
 from .gradcheck import gradcheck
@@ -15,10 +16,10 @@ from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History
 
 __all__ = [
-    "Adam", "CompileWarning", "CosineDecay", "Dense", "DivergenceError", "ExponentialDecay",
-    "FastMLPClassifier", "FastMLPRegressor", "FastnnWarning", "History", "Network", "ReduceLROnPlateau",
-    "SGD", "StepDecay", "TrainingWarning", "datasets", "gradcheck", "get_num_threads", "load",
-    "num_threads", "set_num_threads", "__version__",
+    "Adam", "Callback", "CompileWarning", "CosineDecay", "Dense", "DivergenceError", "ExponentialDecay",
+    "FastMLPClassifier", "FastMLPRegressor", "FastnnWarning", "History", "ModelCheckpoint", "Network",
+    "ReduceLROnPlateau", "SGD", "StepDecay", "TrainingWarning", "datasets", "gradcheck",
+    "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
 ]
 
 

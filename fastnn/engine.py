@@ -113,6 +113,12 @@ class EpochEngine:
         (so that a progress bar started after it measures training only)."""
         ktrain.train_epochs(*self._args(self.perms[:0], -1))
 
+    def skip_epochs(self, epochs, rng):
+        """Shuffle the order as ``epochs`` runs would, training nothing: a fit resumed after
+        ``epochs`` epochs then visits the samples in the order the uninterrupted fit did."""
+        for _ in range(epochs):
+            rng.shuffle(self.order)
+
     def run(self, epochs=1, rng=None):
         """Train ``epochs`` epochs (at most ``max_epochs_per_call``) in one kernel call.
 

@@ -78,6 +78,11 @@ class Network:
     loss_name : str
         Canonical loss name.
     dtype : numpy dtype
+    optimizer : Optimizer or None
+        The optimizer of the last :meth:`fit`, or the one restored by :func:`fastnn.load`
+        from a checkpoint (its state and step count); None before.
+    epoch : int or None
+        The last epoch that :meth:`fit` trained, or the one a checkpoint recorded.
 
     Examples
     --------
@@ -248,6 +253,8 @@ class Network:
         self._max_weights = max(layer.n_in * layer.n_out for layer in layers)
         self._train_ws = None
         self._step_loss = np.zeros(1, dtype=np.float64)  # train_step's batch loss, from the kernel
+        self.optimizer = None  # the last fit's optimizer, or a checkpoint's (fastnn.load)
+        self.epoch = None  # epochs completed by the last fit, or a checkpoint's
         self._X = None  # the checked input of the pending forward pass
         self._grads_zero = True  # the gradients are known to be zero
 
@@ -863,7 +870,8 @@ class Network:
 
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-            min_delta=0.0, restore_best_weights=True, threads=None, schedule=None):
+            min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
+            validation_split=None):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
         ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
@@ -886,11 +894,35 @@ class Network:
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
                    min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads,
-                   schedule=schedule)
+                   schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split)
 
-    def save(self, path):
-        """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
-        io.save(self, path)
+    def save(self, path, optimizer=None, epoch=None):
+        """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`).
+
+        Parameters
+        ----------
+        path : str or path-like
+        optimizer : SGD or Adam, optional
+            Also save its state and step count (a checkpoint): :func:`fastnn.load` restores
+            it as ``net.optimizer``, and ``fit(..., optimizer=net.optimizer,
+            initial_epoch=net.epoch)`` then continues bitwise as the fit that never stopped.
+        epoch : int, optional
+            Epochs completed, restored as ``net.epoch``.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import fastnn
+        >>> X, y = fastnn.datasets.make_xor()
+        >>> net = fastnn.Network([2, 4, 1])
+        >>> _ = net.fit(X, y, epochs=3, optimizer=fastnn.Adam(0.01), verbose=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+        >>> net.save(path, optimizer=net.optimizer, epoch=net.epoch)
+        >>> again = fastnn.load(path)
+        >>> again.optimizer.steps, again.epoch
+        (3, 3)
+        """
+        io.save(self, path, optimizer=optimizer, epoch=epoch)
 
     # ----------------------------------------------------------------- other libraries
 
@@ -1001,7 +1033,10 @@ def load(path):
     Returns
     -------
     Network
-        Its parameters are bitwise those saved, so it predicts bitwise the same.
+        Its parameters are bitwise those saved, so it predicts bitwise the same. From a
+        checkpoint (``save(path, optimizer=...)``): ``net.optimizer`` is that optimizer
+        with its state and step count, bound to the network, and ``net.epoch`` the epoch
+        saved; otherwise both are None.
 
     Raises
     ------

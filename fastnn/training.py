@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from . import threads as _threads
+from .callbacks import Callback
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
 from .engine import EpochEngine
 from .errors import DivergenceError, TrainingWarning, training_diverged
@@ -258,9 +259,28 @@ def _check_schedule(schedule, optimizer):
     return schedule
 
 
+def _split(net, X, Y, validation_split):
+    """``(X, Y, (Xv, Yv))``: the last ``validation_split`` of the samples held out (as Keras:
+    the columns in the order given, before any shuffling)."""
+    if isinstance(validation_split, (bool, np.bool_)) or not isinstance(validation_split, numbers.Real):
+        raise TypeError(f"validation_split must be a fraction in (0, 1); got {validation_split!r}")
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be a fraction in (0, 1), e.g. 0.2; got {validation_split}")
+    X = net.check_inputs(X)
+    N = X.shape[1]
+    Y = net.check_targets(Y, N, labels=True)
+    cut = int(math.floor(N * (1.0 - validation_split)))
+    if cut < 1 or cut >= N:
+        raise ValueError(f"validation_split={validation_split} of {N} samples leaves {cut} for training "
+                         f"and {N - cut} for validation; both need at least one: pass more samples or "
+                         f"another fraction")
+    return X[:, :cut], Y[:, :cut], (np.ascontiguousarray(X[:, cut:]), np.ascontiguousarray(Y[:, cut:]))
+
+
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
         validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-        min_delta=0.0, restore_best_weights=True, threads=None, schedule=None):
+        min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
+        validation_split=None):
     """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
 
     Parameters
@@ -273,6 +293,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         Targets. 1-D integer labels are one-hot encoded for a network with several
         outputs; for one output a 1-D ``Y`` is the output row.
     epochs : int, default 10
+        The epoch to train up to (with ``initial_epoch``: ``epochs - initial_epoch`` are
+        trained, as in Keras).
     batch_size : int, default 32
         Samples per (micro-)batch; the last batch of an epoch holds the remainder.
         Clipped to N.
@@ -286,6 +308,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         starting weights give bitwise the same training.
     validation_data : (Xv, Yv), optional
         Evaluated after every epoch: ``val_loss`` and ``val_accuracy``.
+    validation_split : float in (0, 1), optional
+        Hold out the LAST fraction of the samples (columns, in the order given, before
+        shuffling; as Keras) as ``validation_data``. Not with ``validation_data``.
     accumulate : int, default 1
         Micro-batches per update: the gradients of ``accumulate`` consecutive batches
         of ``batch_size`` are accumulated by the backward kernel and the update uses
@@ -294,7 +319,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     callbacks : callable or list of callables, optional
         Each is called after every epoch as ``callback(epoch, metrics)`` with the
         1-based epoch number and a dict of that epoch's metrics; a callback returning
-        True stops training.
+        True stops training. A :class:`~fastnn.callbacks.Callback` (such as
+        :class:`~fastnn.callbacks.ModelCheckpoint`) also receives the network and the
+        optimizer (``self.network``, ``self.optimizer``) before the first epoch.
     verbose : {0, 1, 2}, default 1
         0: silent; 1: a tqdm progress bar over the epochs showing the metrics;
         2: one line per epoch.
@@ -318,10 +345,20 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         the same rate. A schedule made without an optimizer binds to this fit's (its
         ``lr`` now is the initial rate); used again with the same optimizer, it
         continues where it stopped. History then also records ``lr`` per epoch.
+    initial_epoch : int >= 0, default 0
+        Epochs already trained (as Keras): training resumes at epoch ``initial_epoch + 1``
+        and the shuffling skips the orders of the epochs before. With the network, the
+        optimizer (its state and step count) and the ``seed`` of a checkpoint saved after
+        epoch ``initial_epoch`` (:class:`~fastnn.callbacks.ModelCheckpoint`, or
+        ``net.save(path, optimizer=opt, epoch=e)``), the resumed fit is bitwise the fit
+        that never stopped.
 
     Returns
     -------
     History
+        Also sets ``net.optimizer`` (the optimizer of this fit) and ``net.epoch`` (the
+        last epoch trained), which ``net.save(path, optimizer=net.optimizer,
+        epoch=net.epoch)`` writes into a checkpoint.
 
     Raises
     ------
@@ -345,16 +382,26 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     with _threads.for_call(threads):
         return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
                     accumulate, callbacks, verbose, patience, min_delta, restore_best_weights,
-                    schedule)
+                    schedule, initial_epoch, validation_split)
 
 
 def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
-         callbacks, verbose, patience, min_delta, restore_best_weights, schedule):
+         callbacks, verbose, patience, min_delta, restore_best_weights, schedule, initial_epoch,
+         validation_split):
     """:func:`fit` under the thread setting it chose."""
+    if validation_split is not None:
+        if validation_data is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        X, Y, validation_data = _split(net, X, Y, validation_split)
     Xs = sample_major(net, X)
     N = Xs.shape[0]
     Y = net.check_targets(Y, N, labels=True)
     epochs = _check_nonnegative_int(epochs, "epochs")
+    initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
+    if initial_epoch > epochs:
+        raise ValueError(f"initial_epoch ({initial_epoch}) must not exceed epochs ({epochs}): epochs is "
+                         f"the epoch to train up to, as in Keras (fit(epochs={initial_epoch + epochs}, "
+                         f"initial_epoch={initial_epoch}) trains {epochs} more)")
     batch_size = min(check_positive_int(batch_size, "batch_size"), N)
     accumulate = check_positive_int(accumulate, "accumulate")
     optimizer = get_optimizer(optimizer)
@@ -386,8 +433,11 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     keys += ["lr"] if schedule is not None else []
     history = History(keys)
     quiet = val is None and not callbacks and patience is None and verbose == 0 and schedule is None
-    run = max(1, min(CHUNK_SAMPLES // N, epochs)) if quiet else 1  # epochs per kernel call
+    run = max(1, min(CHUNK_SAMPLES // N, epochs - initial_epoch)) if quiet else 1  # epochs per kernel call
     engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run)
+    if shuffle and initial_epoch:
+        engine.skip_epochs(initial_epoch, rng)
+    net.optimizer = optimizer
 
     def train(first_epoch, count):
         """Metrics of ``count`` epochs from ``first_epoch`` (1-based); on divergence, those
@@ -404,12 +454,13 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         return metrics
 
     if run > 1:
-        done = 0
+        done = initial_epoch
         while done < epochs:
             count = min(run, epochs - done)
             for i, metrics in enumerate(train(done + 1, count)):
                 history._append(done + 1 + i, metrics)
             done += count
+            net.epoch = done
         _warn_if_nothing_learnt(net, history, Y, optimizer)
         return history
 
@@ -421,21 +472,26 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         engine.warm_up()
         if val is not None:
             net.evaluate_checked(np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
-        progress = _ProgressBar(epochs)
+        progress = _ProgressBar(epochs - initial_epoch)
         listeners.append(progress)
     elif verbose == 2:
         listeners.append(_EpochLines(epochs))
     listeners.extend(callbacks)
+    hooked = [callback for callback in callbacks if isinstance(callback, Callback)]
+    for callback in hooked:
+        callback.set_network(net, optimizer)
+        callback.on_train_begin()
     stopping = None
     if patience is not None:
         monitor = "val_loss" if val is not None else "loss"
         stopping = _EarlyStopping(net, history, monitor, patience, min_delta)
         listeners.append(stopping)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(initial_epoch + 1, epochs + 1):
             if schedule is not None:
                 schedule.epoch_begins()
             metrics = train(epoch, 1)[0]
+            net.epoch = epoch
             if val is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
                     *val, names=("validation_data[0]", "validation_data[1]"))
@@ -454,5 +510,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             progress.close()
     if stopping is not None:
         stopping.finish(restore_best_weights)
+    for callback in hooked:
+        callback.on_train_end()
     _warn_if_nothing_learnt(net, history, Y, optimizer)
     return history
