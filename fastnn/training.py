@@ -186,16 +186,34 @@ the Python work around an epoch call is then paid once per run of epochs, which 
 when an epoch takes only a few microseconds."""
 
 
-class _ProgressBar:
-    """verbose=1: a tqdm bar over the epochs, showing the metrics."""
+SHORT_NAMES = {"accuracy": "acc", "val_accuracy": "val_acc"}
+"""The progress bar's names for the metrics (it fits 80 columns with all four)."""
 
-    def __init__(self, epochs):
+
+def format_metrics(metrics, loss_name):
+    """``"loss 0.1234 acc 0.9650 ..."``: the metrics as the progress bar shows them; no
+    accuracy for "mse" (regression), the learning rate in 3 significant digits."""
+    parts = []
+    for key, value in metrics.items():
+        if loss_name == "mse" and key.endswith("accuracy"):
+            continue
+        parts.append(f"{SHORT_NAMES.get(key, key)} {value:.3g}" if key == "lr"
+                     else f"{SHORT_NAMES.get(key, key)} {value:.4f}")
+    return " ".join(parts)
+
+
+class _ProgressBar:
+    """verbose=1: a tqdm bar over the epochs, showing the metrics, within 80 columns."""
+
+    def __init__(self, epochs, loss_name):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
+        self.loss_name = loss_name
+        self.bar = tqdm(total=epochs, unit="epoch", leave=True,
+                        bar_format="{n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining}{postfix}")
 
     def __call__(self, epoch, metrics):
-        self.bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
+        self.bar.set_postfix_str(format_metrics(metrics, self.loss_name), refresh=False)
         self.bar.update(1)
 
     def close(self):
@@ -472,7 +490,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         engine.warm_up()
         if val is not None:
             net.evaluate_checked(np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
-        progress = _ProgressBar(epochs - initial_epoch)
+        progress = _ProgressBar(epochs - initial_epoch, net.loss_name)
         listeners.append(progress)
     elif verbose == 2:
         listeners.append(_EpochLines(epochs))

@@ -14,8 +14,8 @@ from fastnn import cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args):
-    env = dict(os.environ)
+def run(*args, **extra_env):
+    env = dict(os.environ, **extra_env)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "fastnn", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -132,3 +132,58 @@ def test_export_onnx_checks_its_folder_and_onnx_before_training(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert cli.main(["train", "--export-onnx", str(tmp_path / "m.onnx"), "--quiet"]) == 2
     assert "fastnn[onnx]" in capsys.readouterr().err
+
+
+def run_in_terminal(*args, columns=80, rows=30):
+    """``python -m fastnn ARGS`` in a pseudo-terminal of that size: (exit code, its screen text)."""
+    fcntl = pytest.importorskip("fcntl")
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen([sys.executable, "-m", "fastnn", *args], cwd=ROOT, env=env,
+                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return process.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_defaults_cce_for_the_ten_digits_and_output_within_80_columns():
+    code, screen = run_in_terminal("train", "--epochs", "3", "--hidden", "16")
+    assert code == 0, screen
+    assert "softmax output, loss cce" in screen
+    assert "training: SGD (lr 0.1, momentum 0.9), 3 epochs, batches of 32" in screen
+    assert "3/3 |" in screen and "val_acc 0." in screen  # the bar keeps its metrics
+    lines = screen.replace("\r", "\n").splitlines()
+    too_wide = [line for line in lines if len(line) > 80]
+    assert not too_wide, too_wide
+
+
+def test_mse_shows_no_accuracy_and_adam_has_fits_default_rate(capsys):
+    assert cli.main(["train", "--loss", "mse", "--optimizer", "adam", "--epochs", "2",
+                     "--hidden", "8"]) == 0
+    captured = capsys.readouterr()
+    assert f"Adam (lr {fastnn.Adam().lr})" in captured.out
+    assert fastnn.Adam().lr == fastnn.optimizers.get_optimizer("adam").lr == 0.001
+    assert "accuracy" not in captured.out and "acc " not in captured.err
+    assert captured.out.splitlines()[-1].startswith("Test loss ")
+
+
+def test_help_texts_use_no_project_jargon():
+    import pydoc
+
+    texts = [pydoc.render_doc(fastnn, renderer=pydoc.plaintext), run("train", "--help").stdout,
+             run("--help").stdout]
+    for text in texts:
+        assert "seed's" not in text and "the seed " not in text
