@@ -394,8 +394,12 @@ def read(path, build):
     try:
         header, params, optimizer_state = _read(path)
         sizes, activations, loss, _ = _check_header(header, params)
+        dropout = header.get("dropout")
+        if dropout is not None and (not isinstance(dropout, list) or len(dropout) != len(activations) or not all(
+                isinstance(rate, (int, float)) and not isinstance(rate, bool) for rate in dropout)):
+            raise _Invalid(f"'dropout' must list one rate per layer ({len(activations)}); got {dropout!r}")
         try:
-            net = build(sizes, activations, params, loss=loss)
+            net = build(sizes, activations, params, loss=loss, dropout=dropout)
         except (TypeError, ValueError) as err:
             raise _Invalid(f"inconsistent header ({err})") from None
         net.optimizer = _restore_optimizer(header, optimizer_state, net)

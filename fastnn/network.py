@@ -14,7 +14,7 @@ from .kernels.bundles import BAD_BATCH, OK, NetBuffers
 from .kernels.checks import all_finite, all_in_range
 from .kernels.losses import CODES as LOSS_CODES
 from .kernels.training import count_correct, output_view
-from .layers import Dense, check_activation
+from .layers import Dense, check_activation, check_dropout
 from .losses import LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
 from .training import fit
 
@@ -69,6 +69,11 @@ class Network:
     output_activation : str, optional
         Output activation when ``layers`` are sizes; defaults to the one ``loss``
         implies (sigmoid for bce, softmax for cce, identity for mse).
+    dropout : float or list of float, optional
+        When ``layers`` are sizes: the dropout rate of every hidden layer, or one per
+        hidden layer (see :class:`Dense`; with Dense layers set ``Dense(..., dropout=p)``).
+        Applied while :meth:`fit` and :meth:`train_step` train, never in
+        :meth:`predict`, :meth:`loss` or :meth:`evaluate`.
 
     Attributes
     ----------
@@ -101,19 +106,22 @@ class Network:
     """
 
     def __init__(self, layers, loss="bce", dtype=None, seed=0, activation="sigmoid",
-                 output_activation=None):
+                 output_activation=None, dropout=None):
         self.loss_name = check_loss(loss)
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of layer sizes or of Dense layers; got {type(layers).__name__}")
         layers = list(layers)
         if layers and all(isinstance(layer, Dense) for layer in layers):
+            if dropout is not None:
+                raise TypeError("dropout= applies to layer sizes; with Dense layers give each its own "
+                                "rate: Dense(n_in, n_out, dropout=0.2)")
             self.dtype = check_dtype(dtype) if dtype is not None else self._common_dtype(layers)
             built = layers
         elif any(isinstance(layer, Dense) for layer in layers):
             raise TypeError("layers must be all sizes (ints) or all Dense layers, not a mix")
         else:
             self.dtype = check_dtype(dtype) if dtype is not None else np.dtype(np.float32)
-            built = self._build(layers, seed, activation, output_activation)
+            built = self._build(layers, seed, activation, output_activation, dropout)
         self._check_chain(built)
         params = np.empty(sum(layer.n_params for layer in built), dtype=self.dtype)
         offset = 0
@@ -125,7 +133,7 @@ class Network:
         self._bind(built, params)
 
     @classmethod
-    def from_params(cls, sizes, activations, params, loss="bce"):
+    def from_params(cls, sizes, activations, params, loss="bce", dropout=None):
         """A network with the given flat parameters (copied), without drawing an init.
 
         The one way fastnn rebuilds a network: :func:`fastnn.load`, unpickling and the
@@ -141,10 +149,14 @@ class Network:
             Every layer's ``W`` (row-major) then ``b``, as :attr:`params`; its dtype is
             the network's.
         loss : str, default "bce"
+        dropout : list of float, optional
+            One rate per layer (default: none).
         """
         built = cls.__new__(cls)
-        built._restore({"sizes": list(sizes), "activations": list(activations), "loss": loss,
-                        "params": params})
+        config = {"sizes": list(sizes), "activations": list(activations), "loss": loss, "params": params}
+        if dropout is not None:
+            config["dropout"] = list(dropout)
+        built._restore(config)
         return built
 
     def _restore(self, config):
@@ -156,8 +168,11 @@ class Network:
         if len(activations) != len(sizes) - 1:
             raise ValueError(f"activations needs one name per layer ({len(sizes) - 1}); "
                              f"got {len(activations)}")
-        layers = [Dense.empty(n_in, n_out, activation, self.dtype)
-                  for n_in, n_out, activation in zip(sizes[:-1], sizes[1:], activations)]
+        rates = config.get("dropout") or [0.0] * len(activations)
+        if len(rates) != len(activations):
+            raise ValueError(f"dropout needs one rate per layer ({len(activations)}); got {len(rates)}")
+        layers = [Dense.empty(n_in, n_out, activation, self.dtype, rate)
+                  for n_in, n_out, activation, rate in zip(sizes[:-1], sizes[1:], activations, rates)]
         self._check_chain(layers)
         expected = sum(layer.n_params for layer in layers)
         if params.shape != (expected,):
@@ -177,7 +192,7 @@ class Network:
             )
         return dtypes.pop()
 
-    def _build(self, sizes, seed, activation, output_activation):
+    def _build(self, sizes, seed, activation, output_activation, dropout=None):
         if len(sizes) < 2:
             raise ValueError(
                 f"layers needs at least two sizes (inputs and outputs), e.g. [2, 8, 1]; got {sizes}"
@@ -189,10 +204,26 @@ class Network:
         else:
             output = check_activation(output_activation, "output_activation")
         rng = check_seed(seed)
+        n_hidden = len(sizes) - 2
+        if dropout is None:
+            rates = [0.0] * n_hidden
+        elif isinstance(dropout, (list, tuple, np.ndarray)):
+            if len(dropout) != n_hidden:
+                raise ValueError(f"dropout needs one rate per hidden layer ({n_hidden} for layers {sizes}); "
+                                 f"got {len(dropout)}")
+            rates = [check_dropout(rate, f"dropout[{i}]") for i, rate in enumerate(dropout)]
+        else:
+            rate = check_dropout(dropout)
+            if rate > 0 and n_hidden == 0:
+                raise ValueError(f"dropout applies to hidden layers, and layers {sizes} has none; add one "
+                                 f"(e.g. [{sizes[0]}, 32, {sizes[-1]}]) or leave dropout out")
+            rates = [rate] * n_hidden
+        rates.append(0.0)
         built = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             try:
-                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng))
+                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng,
+                                   dropout=rates[i]))
             except ValueError as err:
                 raise ValueError(f"layers[{i}] -> layers[{i + 1}]: {err}") from None
         return built
@@ -222,6 +253,13 @@ class Network:
                         "layer k units with loss='cce'")
                 raise ValueError(f"{which} applies softmax to a single unit, which always outputs 1: "
                                  f"the loss would be constant and nothing would train; {fix}")
+        for i, layer in enumerate(layers):
+            if layer.dropout > 0 and i == len(layers) - 1:
+                raise ValueError(f"the output layer has dropout={layer.dropout}; dropout applies to hidden "
+                                 f"layers only (it would zero the predictions): set it on the layers before")
+            if layer.dropout > 0 and layer.activation == "softmax":
+                raise ValueError(f"layers[{i}] is a softmax layer with dropout={layer.dropout}; dropout "
+                                 f"needs an elementwise activation (sigmoid, tanh, relu, identity)")
         required = OUTPUT_ACTIVATION[self.loss_name]
         last = layers[-1].activation
         if self.loss_name != "mse" and last != required:
@@ -249,6 +287,11 @@ class Network:
                          grads[w_off:b_off].reshape(n_out, n_in),
                          grads[b_off : b_off + n_out].reshape(n_out, 1))
         self.layers = layers
+        # Dropout rate of each layer's output, for the kernels (zeros: none).
+        self.dropout_rates = np.array([layer.dropout for layer in layers], dtype=np.float64)
+        self._dropout = bool(self.dropout_rates.any())
+        self._drop = None  # the dropout bundle of the pending forward pass
+        self._dropout_steps = 0  # train_step's count, keying its masks
         self._sizes = [layers[0].n_in] + [layer.n_out for layer in layers]
         self._max_weights = max(layer.n_in * layer.n_out for layer in layers)
         self._train_ws = None
@@ -261,8 +304,11 @@ class Network:
     def config(self):
         """What defines the network besides its parameters: ``{"sizes", "activations",
         "loss", "dtype"}`` (JSON-able; the header of a saved file)."""
-        return {"sizes": self.sizes, "activations": [layer.activation for layer in self.layers],
-                "loss": self.loss_name, "dtype": self.dtype.name}
+        config = {"sizes": self.sizes, "activations": [layer.activation for layer in self.layers],
+                  "loss": self.loss_name, "dtype": self.dtype.name}
+        if self._dropout:  # only then: files without dropout stay as they were
+            config["dropout"] = [float(rate) for rate in self.dropout_rates]
+        return config
 
     def __getstate__(self):
         # The flat buffers are the truth: pickle and deepcopy rebuild the layers' views
@@ -430,7 +476,20 @@ class Network:
 
     # ----------------------------------------------------------------- computation
 
-    def forward(self, X):
+    def _drop_bundle(self, training, seed, step):
+        """The kernels' dropout bundle for ``training`` with masks ``(seed, step)``, or None."""
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"training must be True or False; got {training!r}")
+        if not training or not self._dropout:
+            return None
+        for name, value in (("seed", seed), ("step", step)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                    or not 0 <= value < 2**63:
+                raise ValueError(f"{name} must be an integer in [0, 2**63) (it keys the dropout masks); "
+                                 f"got {value!r}")
+        return (self.dropout_rates, int(seed), int(step))
+
+    def forward(self, X, training=False, seed=0, step=0):
         """Forward pass, kept for :meth:`backward`.
 
         Parameters
@@ -438,6 +497,12 @@ class Network:
         X : array_like of shape (n_0, m)
             One sample per column. Converted to the network's dtype if needed
             (never modified).
+        training : bool, default False
+            Apply the layers' dropout, with the masks of ``(seed, step)``: the same
+            key gives the same masks (a fixed mask, e.g. for :func:`fastnn.gradcheck`),
+            and :meth:`backward` uses the masks of this pass.
+        seed, step : int, default 0
+            The key of the dropout masks (with ``training``).
 
         Returns
         -------
@@ -445,10 +510,15 @@ class Network:
             ``A[L]``, a new array.
         """
         checked = self.check_inputs(X)
+        drop = self._drop_bundle(training, seed, step)
         m = checked.shape[1]
         ws = self._workspace(m)
         notices.announce_compilation(knet.network_forward)
-        knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
+        if drop is None:
+            knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
+        else:
+            knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out, drop)
+        self._drop = drop
         out = self._output(ws.acts, m)
         if not all_finite(out.reshape(-1)):
             self._X = None
@@ -475,8 +545,12 @@ class Network:
         ws = self._train_ws
         grads = self.grads
         before = None if self._grads_zero else grads.copy()
-        knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
-                              not self._grads_zero)
+        if self._drop is None:
+            knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                                  not self._grads_zero)
+        else:
+            knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                                  not self._grads_zero, self._drop)
         if not all_finite(grads):
             if before is None:
                 grads.fill(0)
@@ -516,7 +590,9 @@ class Network:
     def train_step(self, X, Y, lr):
         """Forward, backward and gradient descent on one batch in one kernel call.
 
-        Equivalent to ``zero_grad(); forward(X); backward(Y); step(lr)``.
+        Equivalent to ``zero_grad(); forward(X); backward(Y); step(lr)``; with dropout,
+        to ``forward(X, training=True, step=k)`` where k counts this network's
+        ``train_step`` calls (from 0).
 
         Parameters
         ----------
@@ -553,6 +629,8 @@ class Network:
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
         # read-only pass): otherwise they are left as they were.
+        if self._dropout:
+            args = (*args, (self.dropout_rates, 0, self._dropout_steps))
         if work < _threads.THREADED_WORK:
             status = knet.checked_train_step(*args)
         else:
@@ -566,6 +644,7 @@ class Network:
         self._grads_zero = False
         if status != OK:
             raise update_refused(self.dtype, lr, X)
+        self._dropout_steps += self._dropout
         return float(self._step_loss[0])
 
     def _forward_chunks(self, X, Y=None, out=None, count=False, names=("X", "Y")):
@@ -609,7 +688,7 @@ class Network:
             raise self._overflow("loss", X, Y, names)
         return float(J), correct
 
-    def loss(self, X, Y):
+    def loss(self, X, Y, training=False, seed=0, step=0):
         """Mean loss over the samples of ``X``.
 
         For "bce": ``J = -(1/m) sum_samples sum_k [y log a + (1 - y) log(1 - a)]``,
@@ -620,6 +699,8 @@ class Network:
         ----------
         X : array_like of shape (n_0, m)
         Y : array_like of shape (n_L, m)
+        training, seed, step
+            As in :meth:`forward`: the loss with the dropout masks of ``(seed, step)``.
 
         Returns
         -------
@@ -627,7 +708,16 @@ class Network:
         """
         X = self.check_inputs(X)
         Y = self.check_targets(Y, X.shape[1])
-        return self._forward_chunks(X, Y)[0]
+        drop = self._drop_bundle(training, seed, step)
+        if drop is None:
+            return self._forward_chunks(X, Y)[0]
+        # One call over the whole batch: a mask is keyed by the sample's place in it.
+        params, _, layout, loss = self.kernel_buffers
+        ws = Workspace(layout, X.shape[1], self.dtype, False)
+        J = knet.network_loss(params, layout, loss, X, Y, ws.acts, ws.z_out, drop)
+        if not np.isfinite(J):
+            raise self._overflow("loss", X, Y)
+        return float(J)
 
     def predict(self, X):
         """Network outputs for ``X``, computed in chunks without touching training state.
@@ -747,8 +837,9 @@ class Network:
             raise TypeError(f"print_fn must be callable (e.g. print) or None; got {type(print_fn).__name__}")
         rows = [("input", "", f"({self.n_inputs}, m)", "", "")]
         for i, layer in enumerate(self.layers, 1):
+            activation = layer.activation + (f", dropout {layer.dropout:g}" if layer.dropout else "")
             rows.append((f"dense_{i}", f"({layer.n_out}, {layer.n_in})", f"({layer.n_out}, m)",
-                         layer.activation, f"{layer.n_params:,}"))
+                         activation, f"{layer.n_params:,}"))
         head = ("Layer", "W shape", "Output shape", "Activation", "Params")
         widths = [max(len(row[k]) for row in rows + [head]) for k in range(5)]
         widths = [max(w, minimum) for w, minimum in zip(widths, (10, 11, 14, 10, 10))]

@@ -323,7 +323,11 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         Visit the samples in a new random order each epoch.
     seed : int or None, default 0
         Seeds the shuffling (``np.random.default_rng(seed)``): the same seed, data and
-        starting weights give bitwise the same training.
+        starting weights give bitwise the same training. With dropout it also keys the
+        masks: the masks of update t are those of ``net.forward(X, training=True,
+        seed=seed, step=(t - 1) * accumulate + i)`` for its i-th micro-batch, a
+        function of the seed and the step only (any thread count, and the same after
+        resuming from a checkpoint).
     validation_data : (Xv, Yv), optional
         Evaluated after every epoch: ``val_loss`` and ``val_accuracy``.
     validation_split : float in (0, 1), optional
@@ -452,7 +456,11 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     history = History(keys)
     quiet = val is None and not callbacks and patience is None and verbose == 0 and schedule is None
     run = max(1, min(CHUNK_SAMPLES // N, epochs - initial_epoch)) if quiet else 1  # epochs per kernel call
-    engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run)
+    dropout_seed = 0
+    if net.dropout_rates.any():  # the masks' key: the seed itself, or a draw from the generator
+        dropout_seed = seed if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
+    engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run,
+                         dropout_seed=dropout_seed)
     if shuffle and initial_epoch:
         engine.skip_epochs(initial_epoch, rng)
     net.optimizer = optimizer
