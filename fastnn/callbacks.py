@@ -138,10 +138,10 @@ class ModelCheckpoint(Callback):
                                  f"(it has {sorted(metrics)}); pass validation_data or another monitor")
             value = metrics[key] if "loss" in key else -metrics[key]
             if not value < self.best:
-                return None
+                return
             self.best = value
         elif epoch % self.every != 0:
-            return None
+            return
         try:
             path = self.filepath.format(epoch=epoch, **metrics)
         except (KeyError, IndexError, ValueError) as err:
@@ -150,4 +150,4 @@ class ModelCheckpoint(Callback):
         self.network.save(path, optimizer=self.optimizer if self.save_optimizer else None,
                           epoch=epoch if self.save_optimizer else None)
         self.saved.append(path)
-        return None
+        return

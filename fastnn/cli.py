@@ -15,7 +15,6 @@ import numpy as np
 from .optimizers import DEFAULT_LR
 
 
-
 def _hidden(text):
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]

@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 
 from . import threads as _threads
-from .callbacks import Callback
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
+from .callbacks import Callback
 from .engine import EpochEngine
 from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain

@@ -24,7 +24,7 @@ OPTIMIZERS = {"sgd-momentum": lambda: fastnn.SGD(0.3, momentum=0.9, nesterov=Tru
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_a_fit_resumed_from_a_checkpoint_is_bitwise_the_uninterrupted_fit(tmp_path, data, name, dtype):
     X, y = data
-    kwargs = dict(batch_size=16, seed=7, validation_data=(X, y), verbose=0)
+    kwargs = {"batch_size": 16, "seed": 7, "validation_data": (X, y), "verbose": 0}
     whole = fastnn.Network([2, 8, 1], dtype=dtype, seed=3)
     checkpoint = fastnn.ModelCheckpoint(tmp_path / "ckpt-{epoch}.npz", every=3)
     optimizer = OPTIMIZERS[name]()

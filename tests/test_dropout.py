@@ -4,11 +4,10 @@ unaffected, bitwise reproducible training (also across a checkpoint)."""
 
 import numpy as np
 import pytest
+import reference as ref
 
 import fastnn
 from fastnn.kernels.dropout import dropout_mask
-
-import reference as ref
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ import doctest
 
 import numpy as np
 import pytest
+import reference as ref
 
 import fastnn
 from fastnn import network as network_module
-
-import reference as ref
 
 
 def _data(n_in, m, seed=0):
