@@ -26,7 +26,7 @@ from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
-from .schedules import Schedule
+from .schedules import EpochSchedule, Schedule
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
 
@@ -366,7 +366,10 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         (:class:`~fastnn.schedules.ReduceLROnPlateau`); every update of an epoch uses
         the same rate. A schedule made without an optimizer binds to this fit's (its
         ``lr`` now is the initial rate); used again with the same optimizer, it
-        continues where it stopped. History then also records ``lr`` per epoch.
+        continues where it stopped. History then also records ``lr`` per epoch. With
+        ``initial_epoch``, a rate-by-epoch schedule that has not run yet starts at that
+        epoch (a checkpoint does not store the schedule: bind a new one to the restored
+        optimizer after setting its ``lr`` back to the initial rate).
     initial_epoch : int >= 0, default 0
         Epochs already trained (as Keras): training resumes at epoch ``initial_epoch + 1``
         and the shuffling skips the orders of the epochs before. With the network, the
@@ -438,6 +441,8 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
     schedule = _check_schedule(schedule, optimizer)
+    if isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch:
+        schedule.epochs_done = initial_epoch  # a resumed fit: the schedule resumes too
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:

@@ -109,3 +109,18 @@ def test_bad_schedules_are_refused(data):
     with pytest.raises(TypeError, match="step_size must be a positive integer"):
         fastnn.StepDecay(2.5)
     assert repr(fastnn.StepDecay(3, 0.5)) == "StepDecay(step_size=3, gamma=0.5)"
+
+
+def test_a_scheduled_fit_resumes_bitwise_from_a_checkpoint(tmp_path, data):
+    X, y = data
+    net = fastnn.Network([2, 6, 1], seed=0)
+    checkpoint = fastnn.ModelCheckpoint(tmp_path / "c-{epoch}.npz", every=3)
+    whole = net.fit(X, y, epochs=6, batch_size=16, optimizer=fastnn.Adam(0.02), verbose=0, seed=4,
+                    schedule=fastnn.CosineDecay(6, warmup=2), callbacks=[checkpoint])
+    resumed = fastnn.load(tmp_path / "c-3.npz")
+    optimizer = resumed.optimizer
+    optimizer.lr = 0.02  # the schedule's initial rate (the checkpoint holds epoch 3's)
+    rest = resumed.fit(X, y, epochs=6, initial_epoch=3, batch_size=16, optimizer=optimizer, verbose=0,
+                       seed=4, schedule=fastnn.CosineDecay(6, warmup=2, optimizer=optimizer))
+    assert rest.history["lr"] == whole.history["lr"][3:]
+    np.testing.assert_array_equal(resumed.params, net.params)
