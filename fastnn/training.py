@@ -463,7 +463,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     run = max(1, min(CHUNK_SAMPLES // N, epochs - initial_epoch)) if quiet else 1  # epochs per kernel call
     dropout_seed = 0
     if net.dropout_rates.any():  # the masks' key: the seed itself, or a draw from the generator
-        dropout_seed = seed if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
+        dropout_seed = int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
     engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run,
                          dropout_seed=dropout_seed)
     if shuffle and initial_epoch:
