@@ -4,18 +4,21 @@ Data is feature-major (one sample per column): ``X`` has shape (n_features, n_sa
 """
 
 from . import datasets
+from .callbacks import Callback, ModelCheckpoint
 from ._version import __version__
 from .errors import CompileWarning, DivergenceError, FastnnWarning, TrainingWarning
 from .gradcheck import gradcheck
 from .layers import Dense
 from .network import Network, load
 from .optimizers import SGD, Adam
+from .schedules import CosineDecay, ExponentialDecay, ReduceLROnPlateau, StepDecay
 from .threads import get_num_threads, num_threads, set_num_threads
 from .training import History
 
 __all__ = [
-    "Adam", "CompileWarning", "Dense", "DivergenceError", "FastMLPClassifier", "FastMLPRegressor",
-    "FastnnWarning", "History", "Network", "SGD", "TrainingWarning", "datasets", "gradcheck",
+    "Adam", "Callback", "CompileWarning", "CosineDecay", "Dense", "DivergenceError", "ExponentialDecay",
+    "FastMLPClassifier", "FastMLPRegressor", "FastnnWarning", "History", "ModelCheckpoint", "Network",
+    "ReduceLROnPlateau", "SGD", "StepDecay", "TrainingWarning", "datasets", "gradcheck",
     "get_num_threads", "load", "num_threads", "set_num_threads", "__version__",
 ]
 

@@ -67,6 +67,9 @@ class EpochEngine:
         scikit-learn's per-batch L2 penalty and loss scaling (needs ``micro_batches=1``).
     max_epochs_per_call : int, default 1
         The most epochs one kernel call may train (the size of the order buffer).
+    dropout_seed : int, default 0
+        Keys the dropout masks of a network with dropout (``net.dropout_rates``), with
+        the update count: the same seed and step give the same masks.
 
     Notes
     -----
@@ -78,7 +81,7 @@ class EpochEngine:
     """
 
     def __init__(self, net, optimizer, Xs, Ys, batch_size, micro_batches=1, penalty=None,
-                 max_epochs_per_call=1):
+                 max_epochs_per_call=1, dropout_seed=0):
         self.net = net
         self.optimizer = optimizer
         self.data = Data(Xs, Ys)
@@ -105,6 +108,7 @@ class EpochEngine:
         self._state = opt_buffers.state
         self._fixed = (*buffers, *opt_buffers, *self.data, batch_size, micro_batches)
         self._penalty = tuple(self.penalty)
+        self._drop = (net.dropout_rates, int(dropout_seed))
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
 
@@ -112,6 +116,12 @@ class EpochEngine:
         """Compile (or load from the cache) the epoch kernel: a call that trains nothing
         (so that a progress bar started after it measures training only)."""
         ktrain.train_epochs(*self._args(self.perms[:0], -1))
+
+    def skip_epochs(self, epochs, rng):
+        """Shuffle the order as ``epochs`` runs would, training nothing: a fit resumed after
+        ``epochs`` epochs then visits the samples in the order the uninterrupted fit did."""
+        for _ in range(epochs):
+            rng.shuffle(self.order)
 
     def run(self, epochs=1, rng=None):
         """Train ``epochs`` epochs (at most ``max_epochs_per_call``) in one kernel call.
@@ -180,4 +190,4 @@ class EpochEngine:
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
         OptBuffers, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
-                self.counts)
+                self.counts, *self._drop)

@@ -5,7 +5,7 @@ import numpy as np
 from ._validation import check_positive_float, check_positive_int, check_seed
 
 
-def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
+def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0, training=False, mask_seed=0, step=0):
     """Largest relative error between ``backward`` and central finite differences.
 
     The total differential, ``dJ = sum_theta dJ/dtheta dtheta``, checked two ways:
@@ -35,6 +35,10 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
     n_directions : int, default 3
     seed : int, default 0
         Seeds the random directions.
+    training : bool, default False
+        Check the gradient with the network's dropout applied, with the fixed masks of
+        ``(mask_seed, step)`` (:meth:`Network.forward`).
+    mask_seed, step : int, default 0
 
     Returns
     -------
@@ -49,18 +53,18 @@ def gradcheck(net, X, Y, eps=1e-6, n_directions=3, seed=0):
     saved_params, saved_grads = params.copy(), grads.copy()
     try:
         net.zero_grad()
-        net.forward(X)
+        net.forward(X, training=training, seed=mask_seed, step=step)
         net.backward(Y)
         analytic = grads.astype(np.float64)
-        loss = abs(net.loss(X, Y))
+        loss = abs(net.loss(X, Y, training, mask_seed, step))
         rounding = np.finfo(np.float64).eps * loss / eps
         floor = max(1e-3 * np.abs(analytic).max(), 1e7 * rounding, np.finfo(np.float64).tiny)
 
         def slope(direction):
             params[...] = saved_params + eps * direction
-            plus = net.loss(X, Y)
+            plus = net.loss(X, Y, training, mask_seed, step)
             params[...] = saved_params - eps * direction
-            minus = net.loss(X, Y)
+            minus = net.loss(X, Y, training, mask_seed, step)
             params[...] = saved_params
             return (plus - minus) / (2 * eps)
 

@@ -15,6 +15,13 @@ The file is a NumPy ``.npz`` archive (a zip) with exactly two arrays:
 - ``params``: the flat parameter buffer, shape (p,), float32 or float64: for each layer
   in turn, ``W`` (n_l, n_{l-1}) in row-major order, then ``b`` (n_l,).
 
+A checkpoint (``save(net, path, optimizer=opt)``) also has, in the header,
+``"optimizer": {"name": "SGD", "lr": ..., ..., "steps": t}`` (:meth:`Optimizer.get_config`
+and the update count) and optionally ``"epoch": e`` (epochs completed), and a third array:
+
+- ``optimizer_state``: the optimizer's flat state (momentum buffer, or Adam's two
+  moments), the params' dtype.
+
 It is read with ``allow_pickle=False`` (opening an untrusted file never runs code) and
 checked in full before a network is built from it.
 """
@@ -35,10 +42,12 @@ from ._version import __version__
 from .kernels.activations import CODES as ACTIVATIONS
 from .kernels.bundles import NetBuffers
 from .losses import LOSSES
+from .optimizers import Optimizer, from_config
 
 FORMAT = "fastnn.Network"
 VERSION = 1
 _KEYS = {"header", "params"}
+_CHECKPOINT_KEYS = _KEYS | {"optimizer_state"}
 
 
 def header(net):
@@ -187,7 +196,7 @@ def _open_temporary(path):
     raise FileExistsError(f"cannot create a temporary file beside {path!r}")
 
 
-def save(net, path):
+def save(net, path, optimizer=None, epoch=None):
     """Write ``net`` to ``path`` (exactly that name; no suffix is added), atomically.
 
     The archive is written to a temporary file in the same folder, flushed to disk
@@ -202,17 +211,41 @@ def save(net, path):
     ----------
     net : Network
     path : str or path-like
+    optimizer : SGD or Adam, optional
+        Also save its hyperparameters, state and step count (a checkpoint): a fit resumed
+        from the file continues bitwise as if it had not stopped. It must be ``net``'s
+        (have updated it), or not have been used yet.
+    epoch : int >= 0, optional
+        Epochs completed, recorded for :func:`fastnn.load` (``net.epoch``).
     """
     if not isinstance(getattr(net, "kernel_buffers", None), NetBuffers):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
     path = check_destination(path)
     folder = os.path.dirname(os.path.abspath(path))
-    header_bytes = np.frombuffer(json.dumps(header(net)).encode("utf-8"), dtype=np.uint8)
+    head = header(net)
+    arrays = {"params": net.params}
+    if optimizer is not None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastnn.SGD or fastnn.Adam; got {type(optimizer).__name__}")
+        if optimizer.is_bound_to(net):
+            state, steps = optimizer.state, optimizer.steps
+        elif optimizer.state is None:  # not used yet: the state it would start from
+            state, steps = np.zeros(optimizer.state_per_param * net.n_params, dtype=net.dtype), 0
+        else:
+            raise ValueError("optimizer holds the state of another network (it updated another one); "
+                             "save each network with its own optimizer")
+        head["optimizer"] = {**optimizer.get_config(), "steps": int(steps)}
+        arrays["optimizer_state"] = state
+    if epoch is not None:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer (epochs completed); got {epoch!r}")
+        head["epoch"] = int(epoch)
+    header_bytes = np.frombuffer(json.dumps(head).encode("utf-8"), dtype=np.uint8)
     remove_stale_temporaries(path)
     fd, tmp = _open_temporary(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, header=header_bytes, params=net.params)
+            np.savez(handle, header=header_bytes, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
             if fcntl is not None:
@@ -267,12 +300,13 @@ def _read_open(handle):
         raise _Invalid("a single .npy array, not an .npz archive")
     with archive:
         names = set(archive.files)
-        if names != _KEYS:
-            missing = sorted(_KEYS - names)
-            extra = sorted(names - _KEYS)
-            raise _Invalid(f"expected the arrays {sorted(_KEYS)}; missing {missing}, unexpected {extra}")
+        expected = _CHECKPOINT_KEYS if "optimizer_state" in names else _KEYS
+        if names != expected:
+            missing = sorted(expected - names)
+            extra = sorted(names - expected)
+            raise _Invalid(f"expected the arrays {sorted(expected)}; missing {missing}, unexpected {extra}")
         arrays = {}
-        for name in sorted(_KEYS):
+        for name in sorted(expected):
             try:
                 arrays[name] = archive[name]
             except ValueError as err:  # object arrays: would need pickle
@@ -282,6 +316,7 @@ def _read_open(handle):
             if not isinstance(arrays[name], np.ndarray):  # NpzFile returns a non-.npy member as bytes
                 raise _Invalid(f"array {name!r} is not an .npy array")
     raw, params = arrays["header"], arrays["params"]
+    optimizer_state = arrays.get("optimizer_state")
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _Invalid(f"'header' must be a 1-D uint8 array; got {raw.dtype} of shape {raw.shape}")
     try:
@@ -290,7 +325,10 @@ def _read_open(handle):
         raise _Invalid(f"'header' is not valid JSON ({err})") from None
     if not isinstance(header, dict):
         raise _Invalid("'header' must be a JSON object")
-    return header, params
+    if (optimizer_state is None) != ("optimizer" not in header):
+        raise _Invalid("the header's 'optimizer' and the array 'optimizer_state' come together; "
+                       "one of them is missing")
+    return header, params, optimizer_state
 
 
 def _check_header(header, params):
@@ -354,11 +392,46 @@ def read(path, build):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path!r}")
     try:
-        header, params = _read(path)
+        header, params, optimizer_state = _read(path)
         sizes, activations, loss, _ = _check_header(header, params)
+        dropout = header.get("dropout")
+        if dropout is not None and (not isinstance(dropout, list) or len(dropout) != len(activations) or not all(
+                isinstance(rate, (int, float)) and not isinstance(rate, bool) for rate in dropout)):
+            raise _Invalid(f"'dropout' must list one rate per layer ({len(activations)}); got {dropout!r}")
         try:
-            return build(sizes, activations, params, loss=loss)
+            net = build(sizes, activations, params, loss=loss, dropout=dropout)
         except (TypeError, ValueError) as err:
             raise _Invalid(f"inconsistent header ({err})") from None
+        net.optimizer = _restore_optimizer(header, optimizer_state, net)
+        epoch = header.get("epoch")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+            raise _Invalid(f"'epoch' must be a non-negative integer; got {epoch!r}")
+        net.epoch = epoch
+        return net
     except _Invalid as err:
         raise ValueError(f"{path!r} is not a valid fastnn model file: {err}") from None
+
+
+def _restore_optimizer(header, state, net):
+    """The checkpoint's optimizer bound to ``net`` with its state and steps, or None."""
+    if state is None:
+        return None
+    config = header["optimizer"]
+    if not isinstance(config, dict):
+        raise _Invalid(f"'optimizer' must be a JSON object; got {config!r}")
+    config = dict(config)
+    steps = config.pop("steps", None)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise _Invalid(f"the optimizer's 'steps' must be a non-negative integer; got {steps!r}")
+    try:
+        optimizer = from_config(config)
+    except (TypeError, ValueError) as err:
+        raise _Invalid(f"invalid optimizer settings ({err})") from None
+    if state.dtype != net.dtype or state.shape != (optimizer.state_per_param * net.n_params,):
+        raise _Invalid(f"'optimizer_state' has dtype {state.dtype} and shape {state.shape}; "
+                       f"{config.get('name')} needs {net.dtype.name} of shape "
+                       f"({optimizer.state_per_param * net.n_params},)")
+    if not np.all(np.isfinite(state)):
+        raise _Invalid("'optimizer_state' holds NaN or infinite values")
+    optimizer.restore(net, state, steps)
+    return optimizer

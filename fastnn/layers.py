@@ -1,5 +1,7 @@
 """Layers: parameter holders that the :class:`~fastnn.Network` wires to its kernels."""
 
+import numbers
+
 import numpy as np
 
 from ._validation import check_choice, check_dtype, check_positive_int, check_seed
@@ -13,6 +15,17 @@ ACTIVATIONS["linear"] = "identity"
 def check_activation(activation, name="activation"):
     """Return the canonical activation name for ``activation`` (aliases accepted)."""
     return check_choice(activation, name, ACTIVATIONS)
+
+
+def check_dropout(rate, name="dropout"):
+    """Return ``rate`` as a float in [0, 1), else raise."""
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"{name} must be a rate in [0, 1), e.g. 0.2; got {rate!r} ({type(rate).__name__})")
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} must be a rate in [0, 1) (the fraction of units zeroed while "
+                         f"training), e.g. 0.2; got {rate}")
+    return rate
 
 
 def init_bound(n_in, n_out, activation):
@@ -41,6 +54,11 @@ class Dense:
     seed : int, numpy Generator or None
         Seeds the initialization; the same seed gives bitwise the same weights.
         None draws fresh entropy.
+    dropout : float in [0, 1), default 0.0
+        Inverted dropout of this layer's outputs while :meth:`Network.fit` trains: each
+        is zeroed with this probability and the others scaled by ``1 / (1 - dropout)``;
+        ``predict`` and ``evaluate`` use every unit. Not on the output layer, nor on a
+        softmax layer.
 
     Attributes
     ----------
@@ -65,10 +83,11 @@ class Dense:
     ((2, 3), (2, 1), dtype('float32'))
     """
 
-    def __init__(self, n_in, n_out, activation="sigmoid", dtype=np.float32, seed=None):
+    def __init__(self, n_in, n_out, activation="sigmoid", dtype=np.float32, seed=None, dropout=0.0):
         self.n_in = check_positive_int(n_in, "n_in")
         self.n_out = check_positive_int(n_out, "n_out")
         self.activation = check_activation(activation)
+        self.dropout = check_dropout(dropout)
         self.dtype = check_dtype(dtype)
         rng = check_seed(seed)
         bound = init_bound(self.n_in, self.n_out, self.activation)
@@ -85,13 +104,14 @@ class Dense:
         self.network = None
 
     @classmethod
-    def empty(cls, n_in, n_out, activation, dtype):
+    def empty(cls, n_in, n_out, activation, dtype, dropout=0.0):
         """A layer without parameters of its own, for a Network that binds it to flat
         parameters it already has (:meth:`Network.from_params`): nothing is drawn."""
         layer = cls.__new__(cls)
         layer.n_in = check_positive_int(n_in, "n_in")
         layer.n_out = check_positive_int(n_out, "n_out")
         layer.activation = check_activation(activation)
+        layer.dropout = check_dropout(dropout)
         layer.dtype = check_dtype(dtype)
         layer.W = layer.b = layer.dW = layer.db = layer.network = None
         return layer
@@ -108,7 +128,8 @@ class Dense:
         return self.n_out * self.n_in + self.n_out
 
     def __repr__(self):
+        dropout = f", dropout={self.dropout}" if self.dropout else ""
         return (
             f"Dense(n_in={self.n_in}, n_out={self.n_out}, "
-            f"activation={self.activation!r}, dtype={self.dtype.name})"
+            f"activation={self.activation!r}, dtype={self.dtype.name}{dropout})"
         )

@@ -14,7 +14,7 @@ from .kernels.bundles import BAD_BATCH, OK, NetBuffers
 from .kernels.checks import all_finite, all_in_range
 from .kernels.losses import CODES as LOSS_CODES
 from .kernels.training import count_correct, output_view
-from .layers import Dense, check_activation
+from .layers import Dense, check_activation, check_dropout
 from .losses import LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
 from .training import fit
 
@@ -69,6 +69,11 @@ class Network:
     output_activation : str, optional
         Output activation when ``layers`` are sizes; defaults to the one ``loss``
         implies (sigmoid for bce, softmax for cce, identity for mse).
+    dropout : float or list of float, optional
+        When ``layers`` are sizes: the dropout rate of every hidden layer, or one per
+        hidden layer (see :class:`Dense`; with Dense layers set ``Dense(..., dropout=p)``).
+        Applied while :meth:`fit` and :meth:`train_step` train, never in
+        :meth:`predict`, :meth:`loss` or :meth:`evaluate`.
 
     Attributes
     ----------
@@ -78,6 +83,11 @@ class Network:
     loss_name : str
         Canonical loss name.
     dtype : numpy dtype
+    optimizer : Optimizer or None
+        The optimizer of the last :meth:`fit`, or the one restored by :func:`fastnn.load`
+        from a checkpoint (its state and step count); None before.
+    epoch : int or None
+        The last epoch that :meth:`fit` trained, or the one a checkpoint recorded.
 
     Examples
     --------
@@ -96,19 +106,22 @@ class Network:
     """
 
     def __init__(self, layers, loss="bce", dtype=None, seed=0, activation="sigmoid",
-                 output_activation=None):
+                 output_activation=None, dropout=None):
         self.loss_name = check_loss(loss)
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of layer sizes or of Dense layers; got {type(layers).__name__}")
         layers = list(layers)
         if layers and all(isinstance(layer, Dense) for layer in layers):
+            if dropout is not None:
+                raise TypeError("dropout= applies to layer sizes; with Dense layers give each its own "
+                                "rate: Dense(n_in, n_out, dropout=0.2)")
             self.dtype = check_dtype(dtype) if dtype is not None else self._common_dtype(layers)
             built = layers
         elif any(isinstance(layer, Dense) for layer in layers):
             raise TypeError("layers must be all sizes (ints) or all Dense layers, not a mix")
         else:
             self.dtype = check_dtype(dtype) if dtype is not None else np.dtype(np.float32)
-            built = self._build(layers, seed, activation, output_activation)
+            built = self._build(layers, seed, activation, output_activation, dropout)
         self._check_chain(built)
         params = np.empty(sum(layer.n_params for layer in built), dtype=self.dtype)
         offset = 0
@@ -120,7 +133,7 @@ class Network:
         self._bind(built, params)
 
     @classmethod
-    def from_params(cls, sizes, activations, params, loss="bce"):
+    def from_params(cls, sizes, activations, params, loss="bce", dropout=None):
         """A network with the given flat parameters (copied), without drawing an init.
 
         The one way fastnn rebuilds a network: :func:`fastnn.load`, unpickling and the
@@ -136,10 +149,14 @@ class Network:
             Every layer's ``W`` (row-major) then ``b``, as :attr:`params`; its dtype is
             the network's.
         loss : str, default "bce"
+        dropout : list of float, optional
+            One rate per layer (default: none).
         """
         built = cls.__new__(cls)
-        built._restore({"sizes": list(sizes), "activations": list(activations), "loss": loss,
-                        "params": params})
+        config = {"sizes": list(sizes), "activations": list(activations), "loss": loss, "params": params}
+        if dropout is not None:
+            config["dropout"] = list(dropout)
+        built._restore(config)
         return built
 
     def _restore(self, config):
@@ -151,8 +168,11 @@ class Network:
         if len(activations) != len(sizes) - 1:
             raise ValueError(f"activations needs one name per layer ({len(sizes) - 1}); "
                              f"got {len(activations)}")
-        layers = [Dense.empty(n_in, n_out, activation, self.dtype)
-                  for n_in, n_out, activation in zip(sizes[:-1], sizes[1:], activations)]
+        rates = config.get("dropout") or [0.0] * len(activations)
+        if len(rates) != len(activations):
+            raise ValueError(f"dropout needs one rate per layer ({len(activations)}); got {len(rates)}")
+        layers = [Dense.empty(n_in, n_out, activation, self.dtype, rate)
+                  for n_in, n_out, activation, rate in zip(sizes[:-1], sizes[1:], activations, rates)]
         self._check_chain(layers)
         expected = sum(layer.n_params for layer in layers)
         if params.shape != (expected,):
@@ -172,7 +192,7 @@ class Network:
             )
         return dtypes.pop()
 
-    def _build(self, sizes, seed, activation, output_activation):
+    def _build(self, sizes, seed, activation, output_activation, dropout=None):
         if len(sizes) < 2:
             raise ValueError(
                 f"layers needs at least two sizes (inputs and outputs), e.g. [2, 8, 1]; got {sizes}"
@@ -184,10 +204,26 @@ class Network:
         else:
             output = check_activation(output_activation, "output_activation")
         rng = check_seed(seed)
+        n_hidden = len(sizes) - 2
+        if dropout is None:
+            rates = [0.0] * n_hidden
+        elif isinstance(dropout, (list, tuple, np.ndarray)):
+            if len(dropout) != n_hidden:
+                raise ValueError(f"dropout needs one rate per hidden layer ({n_hidden} for layers {sizes}); "
+                                 f"got {len(dropout)}")
+            rates = [check_dropout(rate, f"dropout[{i}]") for i, rate in enumerate(dropout)]
+        else:
+            rate = check_dropout(dropout)
+            if rate > 0 and n_hidden == 0:
+                raise ValueError(f"dropout applies to hidden layers, and layers {sizes} has none; add one "
+                                 f"(e.g. [{sizes[0]}, 32, {sizes[-1]}]) or leave dropout out")
+            rates = [rate] * n_hidden
+        rates.append(0.0)
         built = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             try:
-                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng))
+                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng,
+                                   dropout=rates[i]))
             except ValueError as err:
                 raise ValueError(f"layers[{i}] -> layers[{i + 1}]: {err}") from None
         return built
@@ -217,6 +253,13 @@ class Network:
                         "layer k units with loss='cce'")
                 raise ValueError(f"{which} applies softmax to a single unit, which always outputs 1: "
                                  f"the loss would be constant and nothing would train; {fix}")
+        for i, layer in enumerate(layers):
+            if layer.dropout > 0 and i == len(layers) - 1:
+                raise ValueError(f"the output layer has dropout={layer.dropout}; dropout applies to hidden "
+                                 f"layers only (it would zero the predictions): set it on the layers before")
+            if layer.dropout > 0 and layer.activation == "softmax":
+                raise ValueError(f"layers[{i}] is a softmax layer with dropout={layer.dropout}; dropout "
+                                 f"needs an elementwise activation (sigmoid, tanh, relu, identity)")
         required = OUTPUT_ACTIVATION[self.loss_name]
         last = layers[-1].activation
         if self.loss_name != "mse" and last != required:
@@ -244,17 +287,28 @@ class Network:
                          grads[w_off:b_off].reshape(n_out, n_in),
                          grads[b_off : b_off + n_out].reshape(n_out, 1))
         self.layers = layers
+        # Dropout rate of each layer's output, for the kernels (zeros: none).
+        self.dropout_rates = np.array([layer.dropout for layer in layers], dtype=np.float64)
+        self._dropout = bool(self.dropout_rates.any())
+        self._drop = None  # the dropout bundle of the pending forward pass
+        self._dropout_steps = 0  # train_step's count, keying its masks
         self._sizes = [layers[0].n_in] + [layer.n_out for layer in layers]
         self._max_weights = max(layer.n_in * layer.n_out for layer in layers)
         self._train_ws = None
+        self._step_loss = np.zeros(1, dtype=np.float64)  # train_step's batch loss, from the kernel
+        self.optimizer = None  # the last fit's optimizer, or a checkpoint's (fastnn.load)
+        self.epoch = None  # epochs completed by the last fit, or a checkpoint's
         self._X = None  # the checked input of the pending forward pass
         self._grads_zero = True  # the gradients are known to be zero
 
     def config(self):
         """What defines the network besides its parameters: ``{"sizes", "activations",
         "loss", "dtype"}`` (JSON-able; the header of a saved file)."""
-        return {"sizes": self.sizes, "activations": [layer.activation for layer in self.layers],
-                "loss": self.loss_name, "dtype": self.dtype.name}
+        config = {"sizes": self.sizes, "activations": [layer.activation for layer in self.layers],
+                  "loss": self.loss_name, "dtype": self.dtype.name}
+        if self._dropout:  # only then: files without dropout stay as they were
+            config["dropout"] = [float(rate) for rate in self.dropout_rates]
+        return config
 
     def __getstate__(self):
         # The flat buffers are the truth: pickle and deepcopy rebuild the layers' views
@@ -422,7 +476,20 @@ class Network:
 
     # ----------------------------------------------------------------- computation
 
-    def forward(self, X):
+    def _drop_bundle(self, training, seed, step):
+        """The kernels' dropout bundle for ``training`` with masks ``(seed, step)``, or None."""
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"training must be True or False; got {training!r}")
+        if not training or not self._dropout:
+            return None
+        for name, value in (("seed", seed), ("step", step)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                    or not 0 <= value < 2**63:
+                raise ValueError(f"{name} must be an integer in [0, 2**63) (it keys the dropout masks); "
+                                 f"got {value!r}")
+        return (self.dropout_rates, int(seed), int(step))
+
+    def forward(self, X, training=False, seed=0, step=0):
         """Forward pass, kept for :meth:`backward`.
 
         Parameters
@@ -430,6 +497,12 @@ class Network:
         X : array_like of shape (n_0, m)
             One sample per column. Converted to the network's dtype if needed
             (never modified).
+        training : bool, default False
+            Apply the layers' dropout, with the masks of ``(seed, step)``: the same
+            key gives the same masks (a fixed mask, e.g. for :func:`fastnn.gradcheck`),
+            and :meth:`backward` uses the masks of this pass.
+        seed, step : int, default 0
+            The key of the dropout masks (with ``training``).
 
         Returns
         -------
@@ -437,10 +510,15 @@ class Network:
             ``A[L]``, a new array.
         """
         checked = self.check_inputs(X)
+        drop = self._drop_bundle(training, seed, step)
         m = checked.shape[1]
         ws = self._workspace(m)
         notices.announce_compilation(knet.network_forward)
-        knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
+        if drop is None:
+            knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
+        else:
+            knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out, drop)
+        self._drop = drop
         out = self._output(ws.acts, m)
         if not all_finite(out.reshape(-1)):
             self._X = None
@@ -467,8 +545,12 @@ class Network:
         ws = self._train_ws
         grads = self.grads
         before = None if self._grads_zero else grads.copy()
-        knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
-                              not self._grads_zero)
+        if self._drop is None:
+            knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                                  not self._grads_zero)
+        else:
+            knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                                  not self._grads_zero, self._drop)
         if not all_finite(grads):
             if before is None:
                 grads.fill(0)
@@ -502,12 +584,15 @@ class Network:
         if ws is None or ws.capacity < X.shape[1]:
             ws = self._workspace(X.shape[1])
         lo, hi = TARGET_RANGE[self.loss_name]
-        return (*self.kernel_buffers, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
+        return (*self.kernel_buffers, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi,
+                self._step_loss)
 
     def train_step(self, X, Y, lr):
         """Forward, backward and gradient descent on one batch in one kernel call.
 
-        Equivalent to ``zero_grad(); forward(X); backward(Y); step(lr)``.
+        Equivalent to ``zero_grad(); forward(X); backward(Y); step(lr)``; with dropout,
+        to ``forward(X, training=True, step=k)`` where k counts this network's
+        ``train_step`` calls (from 0).
 
         Parameters
         ----------
@@ -519,8 +604,9 @@ class Network:
 
         Returns
         -------
-        None
-            The step kernel does not compute the loss (call :meth:`loss` for it).
+        float
+            The batch's mean loss, measured before the update (as each batch of :meth:`fit`
+            is): the kernel computes it from the forward pass the step makes anyway.
         """
         sizes = self._sizes
         if not batch_ready(X, Y, self.dtype, sizes[0], sizes[-1]):
@@ -537,11 +623,14 @@ class Network:
             ws = self._workspace(m)
         lo, hi = TARGET_RANGE[self.loss_name]
         params, grads, layout, loss = self.kernel_buffers
-        args = (params, grads, layout, loss, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi)
+        args = (params, grads, layout, loss, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi,
+                self._step_loss)
         work = m * self._max_weights
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
         # read-only pass): otherwise they are left as they were.
+        if self._dropout:
+            args = (*args, (self.dropout_rates, 0, self._dropout_steps))
         if work < _threads.THREADED_WORK:
             status = knet.checked_train_step(*args)
         else:
@@ -555,6 +644,8 @@ class Network:
         self._grads_zero = False
         if status != OK:
             raise update_refused(self.dtype, lr, X)
+        self._dropout_steps += self._dropout
+        return float(self._step_loss[0])
 
     def _forward_chunks(self, X, Y=None, out=None, count=False, names=("X", "Y")):
         """The one chunked forward loop of :meth:`predict`, :meth:`loss` and :meth:`evaluate`.
@@ -597,7 +688,7 @@ class Network:
             raise self._overflow("loss", X, Y, names)
         return float(J), correct
 
-    def loss(self, X, Y):
+    def loss(self, X, Y, training=False, seed=0, step=0):
         """Mean loss over the samples of ``X``.
 
         For "bce": ``J = -(1/m) sum_samples sum_k [y log a + (1 - y) log(1 - a)]``,
@@ -608,6 +699,8 @@ class Network:
         ----------
         X : array_like of shape (n_0, m)
         Y : array_like of shape (n_L, m)
+        training, seed, step
+            As in :meth:`forward`: the loss with the dropout masks of ``(seed, step)``.
 
         Returns
         -------
@@ -615,7 +708,16 @@ class Network:
         """
         X = self.check_inputs(X)
         Y = self.check_targets(Y, X.shape[1])
-        return self._forward_chunks(X, Y)[0]
+        drop = self._drop_bundle(training, seed, step)
+        if drop is None:
+            return self._forward_chunks(X, Y)[0]
+        # One call over the whole batch: a mask is keyed by the sample's place in it.
+        params, _, layout, loss = self.kernel_buffers
+        ws = Workspace(layout, X.shape[1], self.dtype, False)
+        J = knet.network_loss(params, layout, loss, X, Y, ws.acts, ws.z_out, drop)
+        if not np.isfinite(J):
+            raise self._overflow("loss", X, Y)
+        return float(J)
 
     def predict(self, X):
         """Network outputs for ``X``, computed in chunks without touching training state.
@@ -670,11 +772,197 @@ class Network:
             return (A[0] > 0.5).astype(np.int64)
         return np.argmax(A, axis=0).astype(np.int64)
 
+    def __call__(self, X):
+        """``net(X)`` is :meth:`predict` (as a Keras model or a PyTorch module is called)."""
+        return self.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities for ``X``: the outputs of a sigmoid or softmax output layer.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_0, m)
+
+        Returns
+        -------
+        ndarray of shape (n_L, m), the network's dtype
+            Softmax: each column sums to 1. Sigmoid: each output is the probability of its
+            label being 1 (one output: of class 1).
+
+        Raises
+        ------
+        ValueError
+            The output layer's activation does not give probabilities (e.g. identity for
+            ``loss="mse"``).
+        """
+        last = self.layers[-1].activation
+        if last not in ("sigmoid", "softmax"):
+            raise ValueError(
+                f"predict_proba needs probability outputs (a 'sigmoid' or 'softmax' output layer); "
+                f"this network's output activation is {last!r} (loss {self.loss_name!r}); use "
+                f"predict(X) for its outputs, or train a classifier with loss='bce' or 'cce'")
+        return self.predict(X)
+
+    def summary(self, print_fn=print):
+        """A table of the layers, as Keras's ``model.summary()``.
+
+        One row per layer: its weight shape ``W`` (n_l, n_{l-1}), output shape (n_l, m) for
+        m samples (one per column), activation and parameter count; then the totals, the
+        loss and the dtype.
+
+        Parameters
+        ----------
+        print_fn : callable or None, default print
+            Called once with the table; None prints nothing.
+
+        Returns
+        -------
+        str
+            The table.
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> print(fastnn.Network([4, 8, 3], loss="cce").summary(print_fn=None))  # doctest: +NORMALIZE_WHITESPACE
+        Network: loss 'cce', float32, one sample per column (m samples)
+        Layer      W shape     Output shape   Activation     Params
+        -----------------------------------------------------------
+        input                  (4, m)
+        dense_1    (8, 4)      (8, m)         sigmoid            40
+        dense_2    (3, 8)      (3, m)         softmax            27
+        -----------------------------------------------------------
+        Total params: 67 (268 B)
+        """
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"print_fn must be callable (e.g. print) or None; got {type(print_fn).__name__}")
+        rows = [("input", "", f"({self.n_inputs}, m)", "", "")]
+        for i, layer in enumerate(self.layers, 1):
+            activation = layer.activation + (f", dropout {layer.dropout:g}" if layer.dropout else "")
+            rows.append((f"dense_{i}", f"({layer.n_out}, {layer.n_in})", f"({layer.n_out}, m)",
+                         activation, f"{layer.n_params:,}"))
+        head = ("Layer", "W shape", "Output shape", "Activation", "Params")
+        widths = [max(len(row[k]) for row in rows + [head]) for k in range(5)]
+        widths = [max(w, minimum) for w, minimum in zip(widths, (10, 11, 14, 10, 10))]
+
+        def line(row):
+            return ("".join(cell.ljust(width + 1) for cell, width in zip(row[:4], widths[:4]))
+                    + row[4].rjust(widths[4])).rstrip()
+
+        rule = "-" * (sum(widths) + 4)
+        size = self.n_params * self.dtype.itemsize
+        unit = next((f"{size / scale:.1f} {name}" for scale, name in ((2**30, "GB"), (2**20, "MB"),
+                     (2**10, "KB")) if size >= scale), f"{size} B")
+        text = "\n".join([f"Network: loss {self.loss_name!r}, {self.dtype.name}, one sample per column "
+                          f"(m samples)", line(head), rule, *(line(row) for row in rows), rule,
+                          f"Total params: {self.n_params:,} ({unit})"])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_weights(self):
+        """Copies of every layer's weights and biases, as Keras's ``get_weights``.
+
+        Returns
+        -------
+        list of ndarray
+            ``[W_1, b_1, ..., W_L, b_L]``: ``W_l`` of shape (n_l, n_{l-1}), ``b_l`` of shape
+            (n_l, 1), the network's dtype (fastnn's shapes: Keras's kernels are transposed).
+        """
+        return [array.copy() for layer in self.layers for array in (layer.W, layer.b)]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as :meth:`get_weights` returns them) into the network.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            ``[W_1, b_1, ..., W_L, b_L]`` with the shapes of :meth:`get_weights` (a bias may
+            also be 1-D, (n_l,)); real, finite values, converted to the network's dtype.
+            Nothing is changed unless every array is valid.
+        """
+        if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__len__"):
+            raise TypeError(f"weights must be a list [W_1, b_1, ..., W_L, b_L] as get_weights() "
+                            f"returns; got {type(weights).__name__}")
+        expected = 2 * len(self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"weights must hold {expected} arrays [W_1, b_1, ..., W_L, b_L] for "
+                             f"{len(self.layers)} layers; got {len(weights)}")
+        names = [f"{kind}_{i}" for i in range(1, len(self.layers) + 1) for kind in ("W", "b")]
+        self._copy_in(dict(zip(names, weights)), {name: f"weights[{k}] ({name})"
+                                                  for k, name in enumerate(names)})
+
+    def state_dict(self):
+        """Copies of the parameters by name, as PyTorch's ``state_dict``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{"layers.0.W": W_1, "layers.0.b": b_1, ...}`` (0-based as in
+            :attr:`layers`), the shapes of :meth:`get_weights`.
+        """
+        return {f"layers.{i}.{kind}": getattr(layer, kind).copy()
+                for i, layer in enumerate(self.layers) for kind in ("W", "b")}
+
+    def load_state_dict(self, state_dict):
+        """Copy the parameters of ``state_dict`` (as :meth:`state_dict` returns) in.
+
+        Parameters
+        ----------
+        state_dict : dict of str to array_like
+            Exactly the keys of :meth:`state_dict`, the same shapes (a bias may be 1-D);
+            nothing is changed unless every array is valid.
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict as Network.state_dict() returns; "
+                            f"got {type(state_dict).__name__}")
+        keys = [f"layers.{i}.{kind}" for i in range(len(self.layers)) for kind in ("W", "b")]
+        missing = [key for key in keys if key not in state_dict]
+        unexpected = sorted(str(key) for key in state_dict if key not in keys)
+        if missing or unexpected:
+            raise ValueError(f"state_dict does not match this network's parameters: missing keys "
+                             f"{missing}, unexpected keys {unexpected}; sizes are {self.sizes}")
+        renamed = {f"{kind}_{i + 1}": state_dict[f"layers.{i}.{kind}"]
+                   for i in range(len(self.layers)) for kind in ("W", "b")}
+        self._copy_in(renamed, {f"{kind}_{i + 1}": f"state_dict[{f'layers.{i}.{kind}'!r}]"
+                                for i in range(len(self.layers)) for kind in ("W", "b")})
+
+    def _copy_in(self, arrays, labels):
+        """Check ``arrays`` ({"W_1": ..., "b_1": ...}) against the layers, then copy all in."""
+        checked = []
+        for i, layer in enumerate(self.layers, 1):
+            for kind, target in (("W", layer.W), ("b", layer.b)):
+                label = labels[f"{kind}_{i}"]
+                value = arrays[f"{kind}_{i}"]
+                try:
+                    value = np.asarray(value)
+                except (TypeError, ValueError) as err:
+                    raise TypeError(f"{label} must be a numeric array; got {type(value).__name__}") from err
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"{label} must hold real numbers; got dtype {value.dtype}; convert "
+                                    f"it first, e.g. np.asarray(..., dtype=np.{self.dtype.name})")
+                if kind == "b" and value.shape == (target.shape[0],):
+                    value = value.reshape(-1, 1)
+                if value.shape != target.shape:
+                    raise ValueError(f"{label} must have shape {target.shape} (layer {i} of sizes "
+                                     f"{self.sizes}); got {value.shape}"
+                                     + ("; W is (n_out, n_in): transpose Keras or scikit-learn "
+                                        "weights with .T" if value.shape == target.shape[::-1] else ""))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    value = value.astype(self.dtype)
+                if not all_finite(value.reshape(-1)):
+                    raise ValueError(f"{label} contains NaN or infinity (or a value that overflows "
+                                     f"{self.dtype.name}); pass finite weights")
+                checked.append((target, value))
+        for target, value in checked:
+            target[...] = value
+        self.buffers_changed()
+
     # ----------------------------------------------------------------- training and I/O
 
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-            min_delta=0.0, restore_best_weights=True, threads=None):
+            min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
+            validation_split=None):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
         ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
@@ -696,11 +984,36 @@ class Network:
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
-                   min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads)
+                   min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads,
+                   schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split)
 
-    def save(self, path):
-        """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`)."""
-        io.save(self, path)
+    def save(self, path, optimizer=None, epoch=None):
+        """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`).
+
+        Parameters
+        ----------
+        path : str or path-like
+        optimizer : SGD or Adam, optional
+            Also save its state and step count (a checkpoint): :func:`fastnn.load` restores
+            it as ``net.optimizer``, and ``fit(..., optimizer=net.optimizer,
+            initial_epoch=net.epoch)`` then continues bitwise as the fit that never stopped.
+        epoch : int, optional
+            Epochs completed, restored as ``net.epoch``.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import fastnn
+        >>> X, y = fastnn.datasets.make_xor()
+        >>> net = fastnn.Network([2, 4, 1])
+        >>> _ = net.fit(X, y, epochs=3, optimizer=fastnn.Adam(0.01), verbose=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+        >>> net.save(path, optimizer=net.optimizer, epoch=net.epoch)
+        >>> again = fastnn.load(path)
+        >>> again.optimizer.steps, again.epoch
+        (3, 3)
+        """
+        io.save(self, path, optimizer=optimizer, epoch=epoch)
 
     # ----------------------------------------------------------------- other libraries
 
@@ -811,7 +1124,10 @@ def load(path):
     Returns
     -------
     Network
-        Its parameters are bitwise those saved, so it predicts bitwise the same.
+        Its parameters are bitwise those saved, so it predicts bitwise the same. From a
+        checkpoint (``save(path, optimizer=...)``): ``net.optimizer`` is that optimizer
+        with its state and step count, bound to the network, and ``net.epoch`` the epoch
+        saved; otherwise both are None.
 
     Raises
     ------

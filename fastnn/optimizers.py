@@ -81,6 +81,33 @@ class Optimizer:
         self._state = np.zeros(self.state_per_param * net.n_params, dtype=net.dtype)
         self._steps = 0
 
+    def is_bound_to(self, net):
+        """Whether this optimizer holds state for ``net`` (it updated it, or was restored
+        for it by :func:`fastnn.load`)."""
+        return (self._net is not None and self._net() is net and self._state is not None
+                and self._state.dtype == net.dtype and self._state.size == self.state_per_param * net.n_params)
+
+    def restore(self, net, state, steps):
+        """Bind to ``net`` with the given state and step count (a checkpoint's).
+
+        Parameters
+        ----------
+        net : Network
+        state : ndarray of shape (state_per_param * net.n_params,), net's dtype
+            Copied.
+        steps : int >= 0
+        """
+        state = np.asarray(state)
+        size = self.state_per_param * net.n_params
+        if state.shape != (size,) or state.dtype != net.dtype:
+            raise ValueError(f"state must have shape ({size},) and dtype {net.dtype.name} for this "
+                             f"{type(self).__name__} and network; got {state.shape} {state.dtype}")
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
+        self._net = weakref.ref(net)
+        self._state = np.array(state, copy=True)
+        self._steps = int(steps)
+
     def kernel_buffers(self, net):
         """:class:`~fastnn.kernels.bundles.OptBuffers` for updating ``net`` (bound first)."""
         self.bind(net)
@@ -261,6 +288,18 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 """Optimizer names accepted by :func:`get_optimizer`."""
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.001}
+
+
+def from_config(config):
+    """A new optimizer from :meth:`Optimizer.get_config`'s dict (``{"name": "SGD", ...}``)."""
+    settings = dict(config)
+    name = settings.pop("name", None)
+    classes = {"SGD": SGD, "Adam": Adam}
+    if name not in classes:
+        raise ValueError(f"optimizer name must be one of {sorted(classes)}; got {name!r}")
+    if name == "Adam" and "betas" in settings:
+        settings["betas"] = tuple(settings["betas"])
+    return classes[name](**settings)
 
 
 def get_optimizer(optimizer, lr=None):

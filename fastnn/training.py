@@ -20,11 +20,13 @@ import numpy as np
 
 from . import threads as _threads
 from ._validation import as_matrix, check_positive_float, check_positive_int, check_seed, is_ready
+from .callbacks import Callback
 from .engine import EpochEngine
 from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
+from .schedules import EpochSchedule, Schedule
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
 
@@ -184,16 +186,34 @@ the Python work around an epoch call is then paid once per run of epochs, which 
 when an epoch takes only a few microseconds."""
 
 
-class _ProgressBar:
-    """verbose=1: a tqdm bar over the epochs, showing the metrics."""
+SHORT_NAMES = {"accuracy": "acc", "val_accuracy": "val_acc"}
+"""The progress bar's names for the metrics (it fits 80 columns with all four)."""
 
-    def __init__(self, epochs):
+
+def format_metrics(metrics, loss_name):
+    """``"loss 0.1234 acc 0.9650 ..."``: the metrics as the progress bar shows them; no
+    accuracy for "mse" (regression), the learning rate in 3 significant digits."""
+    parts = []
+    for key, value in metrics.items():
+        if loss_name == "mse" and key.endswith("accuracy"):
+            continue
+        parts.append(f"{SHORT_NAMES.get(key, key)} {value:.3g}" if key == "lr"
+                     else f"{SHORT_NAMES.get(key, key)} {value:.4f}")
+    return " ".join(parts)
+
+
+class _ProgressBar:
+    """verbose=1: a tqdm bar over the epochs, showing the metrics, within 80 columns."""
+
+    def __init__(self, epochs, loss_name):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
+        self.loss_name = loss_name
+        self.bar = tqdm(total=epochs, unit="epoch", leave=True,
+                        bar_format="{n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining}{postfix}")
 
     def __call__(self, epoch, metrics):
-        self.bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()}, refresh=False)
+        self.bar.set_postfix_str(format_metrics(metrics, self.loss_name), refresh=False)
         self.bar.update(1)
 
     def close(self):
@@ -242,9 +262,43 @@ class _EarlyStopping:
         self.history.best_epoch = self.best_epoch if restore_best_weights else self.history.epoch[-1]
 
 
+def _check_schedule(schedule, optimizer):
+    """``schedule`` bound to ``optimizer`` (binding it on its first fit), or None."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a fastnn schedule such as fastnn.StepDecay(10, 0.5) or "
+                        f"fastnn.CosineDecay(epochs, warmup=5); got {type(schedule).__name__}")
+    if schedule.optimizer is None:
+        schedule.bind(optimizer)
+    elif schedule.optimizer is not optimizer:
+        raise ValueError("schedule is bound to another optimizer than this fit's; pass that optimizer "
+                         "(optimizer=schedule.optimizer), or a new schedule without one")
+    return schedule
+
+
+def _split(net, X, Y, validation_split):
+    """``(X, Y, (Xv, Yv))``: the last ``validation_split`` of the samples held out (as Keras:
+    the columns in the order given, before any shuffling)."""
+    if isinstance(validation_split, (bool, np.bool_)) or not isinstance(validation_split, numbers.Real):
+        raise TypeError(f"validation_split must be a fraction in (0, 1); got {validation_split!r}")
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be a fraction in (0, 1), e.g. 0.2; got {validation_split}")
+    X = net.check_inputs(X)
+    N = X.shape[1]
+    Y = net.check_targets(Y, N, labels=True)
+    cut = int(math.floor(N * (1.0 - validation_split)))
+    if cut < 1 or cut >= N:
+        raise ValueError(f"validation_split={validation_split} of {N} samples leaves {cut} for training "
+                         f"and {N - cut} for validation; both need at least one: pass more samples or "
+                         f"another fraction")
+    return X[:, :cut], Y[:, :cut], (np.ascontiguousarray(X[:, cut:]), np.ascontiguousarray(Y[:, cut:]))
+
+
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
         validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
-        min_delta=0.0, restore_best_weights=True, threads=None):
+        min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
+        validation_split=None):
     """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
 
     Parameters
@@ -257,6 +311,8 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         Targets. 1-D integer labels are one-hot encoded for a network with several
         outputs; for one output a 1-D ``Y`` is the output row.
     epochs : int, default 10
+        The epoch to train up to (with ``initial_epoch``: ``epochs - initial_epoch`` are
+        trained, as in Keras).
     batch_size : int, default 32
         Samples per (micro-)batch; the last batch of an epoch holds the remainder.
         Clipped to N.
@@ -267,9 +323,16 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         Visit the samples in a new random order each epoch.
     seed : int or None, default 0
         Seeds the shuffling (``np.random.default_rng(seed)``): the same seed, data and
-        starting weights give bitwise the same training.
+        starting weights give bitwise the same training. With dropout it also keys the
+        masks: the masks of update t are those of ``net.forward(X, training=True,
+        seed=seed, step=(t - 1) * accumulate + i)`` for its i-th micro-batch, a
+        function of the seed and the step only (any thread count, and the same after
+        resuming from a checkpoint).
     validation_data : (Xv, Yv), optional
         Evaluated after every epoch: ``val_loss`` and ``val_accuracy``.
+    validation_split : float in (0, 1), optional
+        Hold out the LAST fraction of the samples (columns, in the order given, before
+        shuffling; as Keras) as ``validation_data``. Not with ``validation_data``.
     accumulate : int, default 1
         Micro-batches per update: the gradients of ``accumulate`` consecutive batches
         of ``batch_size`` are accumulated by the backward kernel and the update uses
@@ -278,7 +341,9 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     callbacks : callable or list of callables, optional
         Each is called after every epoch as ``callback(epoch, metrics)`` with the
         1-based epoch number and a dict of that epoch's metrics; a callback returning
-        True stops training.
+        True stops training. A :class:`~fastnn.callbacks.Callback` (such as
+        :class:`~fastnn.callbacks.ModelCheckpoint`) also receives the network and the
+        optimizer (``self.network``, ``self.optimizer``) before the first epoch.
     verbose : {0, 1, 2}, default 1
         0: silent; 1: a tqdm progress bar over the epochs showing the metrics;
         2: one line per epoch.
@@ -294,10 +359,31 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         (:func:`fastnn.set_num_threads`, 1 by default: measured fastest by the mean on a
         shared 2-core machine; a quiet machine with idle cores gains from 2 on big
         layers). Results can differ in the last bits between thread counts.
+    schedule : Schedule, optional
+        Sets the optimizer's learning rate before each epoch
+        (:class:`~fastnn.schedules.StepDecay`, :class:`~fastnn.schedules.ExponentialDecay`,
+        :class:`~fastnn.schedules.CosineDecay`) or after an epoch without improvement
+        (:class:`~fastnn.schedules.ReduceLROnPlateau`); every update of an epoch uses
+        the same rate. A schedule made without an optimizer binds to this fit's (its
+        ``lr`` now is the initial rate); used again with the same optimizer, it
+        continues where it stopped. History then also records ``lr`` per epoch. With
+        ``initial_epoch``, a rate-by-epoch schedule that has not run yet starts at that
+        epoch (a checkpoint does not store the schedule: bind a new one to the restored
+        optimizer after setting its ``lr`` back to the initial rate).
+    initial_epoch : int >= 0, default 0
+        Epochs already trained (as Keras): training resumes at epoch ``initial_epoch + 1``
+        and the shuffling skips the orders of the epochs before. With the network, the
+        optimizer (its state and step count) and the ``seed`` of a checkpoint saved after
+        epoch ``initial_epoch`` (:class:`~fastnn.callbacks.ModelCheckpoint`, or
+        ``net.save(path, optimizer=opt, epoch=e)``), the resumed fit is bitwise the fit
+        that never stopped.
 
     Returns
     -------
     History
+        Also sets ``net.optimizer`` (the optimizer of this fit) and ``net.epoch`` (the
+        last epoch trained), which ``net.save(path, optimizer=net.optimizer,
+        epoch=net.epoch)`` writes into a checkpoint.
 
     Raises
     ------
@@ -320,16 +406,27 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     """
     with _threads.for_call(threads):
         return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
-                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights)
+                    accumulate, callbacks, verbose, patience, min_delta, restore_best_weights,
+                    schedule, initial_epoch, validation_split)
 
 
 def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
-         callbacks, verbose, patience, min_delta, restore_best_weights):
+         callbacks, verbose, patience, min_delta, restore_best_weights, schedule, initial_epoch,
+         validation_split):
     """:func:`fit` under the thread setting it chose."""
+    if validation_split is not None:
+        if validation_data is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        X, Y, validation_data = _split(net, X, Y, validation_split)
     Xs = sample_major(net, X)
     N = Xs.shape[0]
     Y = net.check_targets(Y, N, labels=True)
     epochs = _check_nonnegative_int(epochs, "epochs")
+    initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
+    if initial_epoch > epochs:
+        raise ValueError(f"initial_epoch ({initial_epoch}) must not exceed epochs ({epochs}): epochs is "
+                         f"the epoch to train up to, as in Keras (fit(epochs={initial_epoch + epochs}, "
+                         f"initial_epoch={initial_epoch}) trains {epochs} more)")
     batch_size = min(check_positive_int(batch_size, "batch_size"), N)
     accumulate = check_positive_int(accumulate, "accumulate")
     optimizer = get_optimizer(optimizer)
@@ -343,6 +440,9 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if patience is not None:
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
+    schedule = _check_schedule(schedule, optimizer)
+    if isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch:
+        schedule.epochs_done = initial_epoch  # a resumed fit: the schedule resumes too
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -357,10 +457,18 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
     ktrain.transpose_into(Y, Ys)
     keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
+    keys += ["lr"] if schedule is not None else []
     history = History(keys)
-    quiet = val is None and not callbacks and patience is None and verbose == 0
-    run = max(1, min(CHUNK_SAMPLES // N, epochs)) if quiet else 1  # epochs per kernel call
-    engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run)
+    quiet = val is None and not callbacks and patience is None and verbose == 0 and schedule is None
+    run = max(1, min(CHUNK_SAMPLES // N, epochs - initial_epoch)) if quiet else 1  # epochs per kernel call
+    dropout_seed = 0
+    if net.dropout_rates.any():  # the masks' key: the seed itself, or a draw from the generator
+        dropout_seed = int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
+    engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run,
+                         dropout_seed=dropout_seed)
+    if shuffle and initial_epoch:
+        engine.skip_epochs(initial_epoch, rng)
+    net.optimizer = optimizer
 
     def train(first_epoch, count):
         """Metrics of ``count`` epochs from ``first_epoch`` (1-based); on divergence, those
@@ -377,12 +485,13 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         return metrics
 
     if run > 1:
-        done = 0
+        done = initial_epoch
         while done < epochs:
             count = min(run, epochs - done)
             for i, metrics in enumerate(train(done + 1, count)):
                 history._append(done + 1 + i, metrics)
             done += count
+            net.epoch = done
         _warn_if_nothing_learnt(net, history, Y, optimizer)
         return history
 
@@ -394,22 +503,32 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         engine.warm_up()
         if val is not None:
             net.evaluate_checked(np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
-        progress = _ProgressBar(epochs)
+        progress = _ProgressBar(epochs - initial_epoch, net.loss_name)
         listeners.append(progress)
     elif verbose == 2:
         listeners.append(_EpochLines(epochs))
     listeners.extend(callbacks)
+    hooked = [callback for callback in callbacks if isinstance(callback, Callback)]
+    for callback in hooked:
+        callback.set_network(net, optimizer)
+        callback.on_train_begin()
     stopping = None
     if patience is not None:
         monitor = "val_loss" if val is not None else "loss"
         stopping = _EarlyStopping(net, history, monitor, patience, min_delta)
         listeners.append(stopping)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(initial_epoch + 1, epochs + 1):
+            if schedule is not None:
+                schedule.epoch_begins()
             metrics = train(epoch, 1)[0]
+            net.epoch = epoch
             if val is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
                     *val, names=("validation_data[0]", "validation_data[1]"))
+            if schedule is not None:
+                metrics["lr"] = optimizer.lr  # the rate of this epoch's updates
+                schedule.epoch_ends(epoch * N, dict(metrics))
             history._append(epoch, metrics)
             stop = False
             for listener in listeners:
@@ -422,5 +541,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
             progress.close()
     if stopping is not None:
         stopping.finish(restore_best_weights)
+    for callback in hooked:
+        callback.on_train_end()
     _warn_if_nothing_learnt(net, history, Y, optimizer)
     return history

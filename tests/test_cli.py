@@ -22,6 +22,8 @@ def run(*args):
 
 
 def test_help():
+    import pydoc
+
     result = run("train", "--help")
     assert result.returncode == 0
     for option in ("--hidden", "--activation", "--epochs", "--batch-size", "--lr", "--optimizer",
@@ -29,19 +31,52 @@ def test_help():
         assert option in result.stdout
     top = run("--help")
     assert top.returncode == 0 and "train" in top.stdout
+    # no project jargon in what a user reads
+    for text in (result.stdout, top.stdout, pydoc.render_doc(fastnn, renderer=pydoc.plaintext)):
+        assert "seed's" not in text and "the seed " not in text
 
 
-def test_end_to_end_small_setting(tmp_path):
+def run_in_terminal(*args, cwd=ROOT, columns=80, rows=30):
+    """``python -m fastnn ARGS`` in a pseudo-terminal of that size: (exit code, its screen text)."""
+    fcntl = pytest.importorskip("fcntl")
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen([sys.executable, "-m", "fastnn", *args], cwd=cwd, env=env,
+                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return process.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_end_to_end_small_setting_within_80_columns(tmp_path):
+    """In an 80-column terminal: cce by default for the ten digits, and every line fits."""
     model = tmp_path / "digits.npz"
-    result = run("train", "--hidden", "16", "--epochs", "3", "--optimizer", "adam", "--seed", "1",
-                 "--save", str(model))
-    assert result.returncode == 0, result.stderr
-    assert "test accuracy:" in result.stdout and f"saved the network to {model}" in result.stdout
-    assert "3/3" in result.stderr  # the progress bar
+    code, screen = run_in_terminal("train", "--hidden", "16", "--epochs", "3", "--seed", "1",
+                                   "--save", "digits.npz", cwd=tmp_path)
+    assert code == 0, screen
+    assert "test accuracy:" in screen and "saved the network to digits.npz" in screen
+    assert "softmax output, loss cce" in screen
+    assert "training: SGD (lr 0.1, momentum 0.9), 3 epochs, batches of 32" in screen
+    assert "3/3 |" in screen and "val_acc 0." in screen  # the bar keeps its metrics
+    too_wide = [line for line in screen.replace("\r", "\n").splitlines() if len(line) > 80]
+    assert not too_wide, too_wide
     net = fastnn.load(model)
-    assert net.sizes == [64, 16, 10]
+    assert net.sizes == [64, 16, 10] and net.loss_name == "cce"
     X, y = fastnn.datasets.load_digits()
-    accuracy = float(result.stdout.split("test accuracy:")[1].split("%")[0])
+    accuracy = float(screen.split("test accuracy:")[1].split("%")[0])
     assert 0 < accuracy <= 100
     assert np.isfinite(net.evaluate(X, y)[0])
 
@@ -132,3 +167,13 @@ def test_export_onnx_checks_its_folder_and_onnx_before_training(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert cli.main(["train", "--export-onnx", str(tmp_path / "m.onnx"), "--quiet"]) == 2
     assert "fastnn[onnx]" in capsys.readouterr().err
+
+
+def test_mse_shows_no_accuracy_and_adam_has_fits_default_rate(capsys):
+    assert cli.main(["train", "--loss", "mse", "--optimizer", "adam", "--epochs", "2",
+                     "--hidden", "8"]) == 0
+    captured = capsys.readouterr()
+    assert f"Adam (lr {fastnn.Adam().lr})" in captured.out
+    assert fastnn.Adam().lr == fastnn.optimizers.get_optimizer("adam").lr == 0.001
+    assert "accuracy" not in captured.out and "acc " not in captured.err
+    assert captured.out.splitlines()[-1].startswith("Test loss ")

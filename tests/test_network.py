@@ -248,9 +248,11 @@ def test_train_step_equals_zero_grad_forward_backward_step(loss, dtype):
         X, Y = rng.standard_normal((4, m)), targets(rng, loss, 3, m)
         manual.zero_grad()
         manual.forward(X)
+        expected_loss = manual.loss(X, Y)  # the batch loss before the update
         manual.backward(Y)
         manual.step(0.3)
-        assert fused.train_step(X, Y, 0.3) is None
+        batch_loss = fused.train_step(X, Y, 0.3)
+        assert type(batch_loss) is float and batch_loss == expected_loss
         for a, b in zip(manual.layers, fused.layers):
             np.testing.assert_array_equal(a.W, b.W)
             np.testing.assert_array_equal(a.b, b.b)

@@ -36,11 +36,11 @@ def _net_and_batch(sizes, m, dtype):
 
 
 @numba.njit
-def _repeat_step(n, params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi):
+def _repeat_step(n, params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi, loss_out):
     applied = 0
     for _ in range(n):  # the API's step kernel: batch check + train_step
         status = knet.checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch,
-                                         lr, lo, hi)
+                                         lr, lo, hi, loss_out)
         applied += status == OK
     return applied
 

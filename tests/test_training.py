@@ -287,10 +287,14 @@ def test_verbose_levels(capsys):
     assert out.out == "" and out.err == ""
     net.fit(X, Y, epochs=3, validation_data=(X, Y), verbose=1)
     err = capsys.readouterr().err
-    assert "3/3" in err and "val_accuracy" in err and "loss" in err
+    assert "3/3" in err and "val_acc 0." in err and "loss" in err  # short names: 80 columns
     net.fit(X, Y, epochs=2, verbose=2)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2") and "accuracy" in lines[1]
+    regression = fastnn.Network([2, 3, 1], loss="mse", seed=0)
+    regression.fit(X, Y, epochs=2, validation_data=(X, Y), verbose=1)
+    err = capsys.readouterr().err
+    assert "val_loss" in err and "acc" not in err  # no accuracy for a regression loss
 
 
 # ----------------------------------------------------------------- argument checks

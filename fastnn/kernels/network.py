@@ -30,6 +30,7 @@ from .checks import batch_ok
 from .views import borrow2d
 from .activations import activation_backward
 from .dense import dense_backward, dense_forward
+from .dropout import dropout_activation_backward, dropout_forward
 from .losses import loss_gradient, loss_value
 from .optimizers import sgd_update_checked
 
@@ -100,7 +101,7 @@ def output_offset(layout, m):
 
 
 @kernel
-def network_forward(params, layout, X, acts, z_out):
+def network_forward(params, layout, X, acts, z_out, drop=None):
     """Forward pass of every layer for ``X`` of shape (n_0, m).
 
     Parameters
@@ -115,6 +116,9 @@ def network_forward(params, layout, X, acts, z_out):
         Overwritten with ``A[1..L]``.
     z_out : ndarray of shape (>= m * n_L,)
         Overwritten with ``Z[L]``.
+    drop : (rates, seed, step), optional
+        Training with dropout (:mod:`fastnn.kernels.dropout`): ``A[l]`` of each hidden
+        layer with ``rates[l] > 0`` is dropped out, as written in ``acts``.
 
     Notes
     -----
@@ -131,6 +135,8 @@ def network_forward(params, layout, X, acts, z_out):
     A = borrow2d(acts, 0, n_out, m)
     Z = borrow2d(z_out, 0, n_out, m) if L == 1 else A
     dense_forward(W, b, X, Z, A, layout[0, ACT])
+    if drop is not None and L > 1 and drop[0][0] > 0.0:
+        dropout_forward(A, drop[0][0], drop[1], drop[2], 0)
     start = 0
     for l in range(1, L):
         n_in, n_out, wo, bo = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
@@ -141,10 +147,12 @@ def network_forward(params, layout, X, acts, z_out):
         A = borrow2d(acts, start, n_out, m)
         Z = borrow2d(z_out, 0, n_out, m) if l == L - 1 else A
         dense_forward(W, b, A_prev, Z, A, layout[l, ACT])
+        if drop is not None and l < L - 1 and drop[0][l] > 0.0:
+            dropout_forward(A, drop[0][l], drop[1], drop[2], l)
 
 
 @kernel
-def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads):
+def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads, drop=None):
     """Backward pass of every layer after :func:`network_forward` on the same ``X``.
 
     Parameters
@@ -169,6 +177,8 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
         Work space, overwritten when ``add_to_grads``.
     add_to_grads : bool
         Add into ``grads``; False (overwrite) only when the caller knows they hold zeros.
+    drop : (rates, seed, step), optional
+        The dropout bundle of the forward pass (its masks are recomputed).
 
     Notes
     -----
@@ -195,7 +205,11 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
         side = half - side
         dA_prev = borrow2d(delta, side, n_in, m)
         dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, add_to_grads, True)
-        activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
+        if drop is not None and drop[0][l - 1] > 0.0:
+            dropout_activation_backward(A_prev, dA_prev, layout[l - 1, ACT], drop[0][l - 1], drop[1],
+                                        drop[2], l - 1)
+        else:
+            activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
         dZ = dA_prev
     n_in, n_out, wo, bo = layout[0, N_IN], layout[0, N_OUT], layout[0, W_OFF], layout[0, B_OFF]
     W = borrow2d(params, wo, n_out, n_in)
@@ -205,13 +219,13 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
 
 
 @kernel
-def network_loss(params, layout, loss, X, Y, acts, z_out):
+def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None):
     """Forward pass, then the mean loss over the m samples (float64).
 
     Parameters are those of :func:`network_forward`, plus the loss code and ``Y``
     (n_L, m). ``acts`` and ``z_out`` are overwritten.
     """
-    network_forward(params, layout, X, acts, z_out)
+    network_forward(params, layout, X, acts, z_out, drop)
     m = X.shape[1]
     n_out = layout[layout.shape[0] - 1, N_OUT]
     A = borrow2d(acts, output_offset(layout, m), n_out, m)
@@ -239,7 +253,8 @@ def train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, l
 
 
 @kernel
-def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi):
+def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr, lo, hi,
+                       loss_out, drop=None):
     """:func:`~fastnn.kernels.checks.batch_ok` then :func:`train_step`, in one call.
 
     The per-step path of ``Network.train_step``: one kernel call instead of two.
@@ -250,6 +265,12 @@ def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, sc
         As in :func:`train_step`.
     lo, hi : float
         Bounds for ``Y`` (see :func:`~fastnn.kernels.checks.batch_ok`).
+    loss_out : float64 ndarray of shape (>= 1,)
+        ``loss_out[0]`` overwritten with the batch's mean loss before the update (as
+        :func:`network_loss`: the forward pass the step needs anyway, plus one pass over
+        the outputs); left as it was with ``BAD_BATCH``.
+    drop : (rates, seed, step), optional
+        Dropout for this step (:func:`network_forward`).
 
     Returns
     -------
@@ -261,6 +282,8 @@ def checked_train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, sc
     """
     if not batch_ok(X, Y, lo, hi):
         return BAD_BATCH
-    if train_step(params, grads, layout, loss, X, Y, acts, z_out, delta, scratch, lr):
+    loss_out[0] = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+    network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False, drop)
+    if sgd_update_checked(params, grads, lr):
         return OK
     return PARAMS_NOT_FINITE

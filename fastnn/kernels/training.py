@@ -75,7 +75,8 @@ def count_correct(A, Y):
 
 @kernel
 def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_size, micro_batches,
-                 stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts):
+                 stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
+                 drop_seed):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
@@ -107,6 +108,13 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
     counts : int64 ndarray of shape (>= E,)
         Overwritten: correctly classified samples of epoch e (:func:`count_correct`), each
         measured on its batch before that batch's update, as Keras reports them.
+    drop_rates : float64 ndarray of shape (L,)
+        Read: dropout rate of each layer's output (zeros: no dropout, bitwise the plain
+        training).
+    drop_seed : int
+        With ``drop_rates``: micro-batch i of the group of update t (1-based) uses the
+        masks of ``(drop_seed, (t - 1) * micro_batches + i)``
+        (:mod:`fastnn.kernels.dropout`), so a resumed fit draws the same masks.
 
     Returns
     -------
@@ -149,7 +157,8 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
     for e in range(E):
         last_stop = stop if e == E - 1 else -1
         loss_sum, correct, status, batch, step = _epoch(net, opt, data, batch_size, micro_batches,
-                                                        penalty, perms[e], last_stop, step, work)
+                                                        penalty, perms[e], last_stop, step, work,
+                                                        drop_rates, drop_seed)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -158,7 +167,8 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
 
 
 @kernel
-def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work):
+def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work, drop_rates,
+           drop_seed):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
     (negative: all). Returns ``(loss_sum, correct, status, batch, step)``."""
     params, grads, layout, loss = net
@@ -198,7 +208,8 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
                 yb[j, c] = Ys[r, c]
         X = xb.T
         Y = yb.T
-        batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out)
+        drop = (drop_rates, drop_seed, step * accumulate + k % accumulate)
+        batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
         if not np.isfinite(batch_loss):
             return loss_sum, correct, LOSS_NOT_FINITE, k, step
         correct += count_correct(output_view(acts, layout, m), Y)
@@ -210,7 +221,7 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
             for i in range(grads.size):
                 grads[i] *= factor
         group_samples += m
-        network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first)
+        network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
         if penalized:
             squares = scale_add_l2(params, grads, layout, grad_scale, alpha / m)
             batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / m

@@ -142,12 +142,17 @@ def test_checked_train_step_checks_the_batch_then_steps(case, dtype):
     if expected == bundles.OK:
         network.train_step(p1, g1, layout, LOSS["bce"], X, Y, acts, z_out, delta, scratch, lr)
     p2, g2 = params.copy(), np.zeros_like(params)
+    loss_out = np.full(1, -1.0)
     status = network.checked_train_step(p2, g2, layout, LOSS["bce"], X, Y, acts, z_out, delta, scratch,
-                                        lr, 0.0, 1.0)
+                                        lr, 0.0, 1.0, loss_out)
     assert status == expected
     np.testing.assert_array_equal(p2, p1)  # unchanged unless applied
     if expected == bundles.BAD_BATCH:
         np.testing.assert_array_equal(g2, 0)  # nothing computed
+        assert loss_out[0] == -1.0
+    else:  # the loss of the batch before the update
+        before = network.network_loss(params.copy(), layout, LOSS["bce"], X, Y, acts, z_out)
+        assert loss_out[0] == before
 
 
 def test_step_kernels_take_the_network_bundle_in_its_field_order():
