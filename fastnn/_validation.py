@@ -214,3 +214,22 @@ def _one_dimensional_hint(array, name, rows, what):
     if what == "outputs":
         return f" For integer class labels use fastnn.datasets.one_hot({name}, {rows})."
     return ""
+
+
+def monitored(metrics, monitor, owner, fix):
+    """The name and value of the metric ``monitor`` names in one epoch's ``metrics``
+    ("auto": ``val_loss`` when the fit has validation data, else ``loss``), as the callbacks
+    and schedules that watch a metric read it.
+
+    Raises
+    ------
+    ValueError
+        The fit does not report that metric; the message names ``owner`` and ends with ``fix``.
+    """
+    key = monitor
+    if key == "auto":
+        key = "val_loss" if "val_loss" in metrics else "loss"
+    if key not in metrics:
+        raise ValueError(f"{owner} monitors {key!r}, which this fit does not report "
+                         f"(it has {sorted(metrics)}); {fix}")
+    return key, metrics[key]

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from . import io
-from ._validation import check_path, check_positive_int
+from ._validation import check_path, check_positive_int, monitored
 
 
 class Callback:
@@ -130,13 +130,9 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, metrics):
         if self.save_best_only:
-            key = self.monitor
-            if key == "auto":
-                key = "val_loss" if "val_loss" in metrics else "loss"
-            if key not in metrics:
-                raise ValueError(f"ModelCheckpoint monitors {key!r}, which this fit does not report "
-                                 f"(it has {sorted(metrics)}); pass validation_data or another monitor")
-            value = metrics[key] if "loss" in key else -metrics[key]
+            key, value = monitored(metrics, self.monitor, "ModelCheckpoint",
+                                   "pass validation_data or another monitor")
+            value = value if "loss" in key else -value
             if not value < self.best:
                 return
             self.best = value

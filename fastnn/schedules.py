@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, monitored
 
 
 class Schedule:
@@ -267,13 +267,8 @@ class ReduceLROnPlateau(Schedule):
         self.epochs_done += 1
         if metrics is None:
             return
-        key = self.monitor
-        if key == "auto":
-            key = "val_loss" if "val_loss" in metrics else "loss"
-        if key not in metrics:
-            raise ValueError(f"ReduceLROnPlateau monitors {key!r}, which this fit does not report "
-                             f"(it has {sorted(metrics)}); pass validation_data or monitor='loss'")
-        value = metrics[key]
+        _, value = monitored(metrics, self.monitor, "ReduceLROnPlateau",
+                             "pass validation_data or monitor='loss'")
         if self.cooling > 0:
             self.cooling -= 1
             self.waited = 0
