@@ -103,6 +103,9 @@ def test_model_checkpoint_best_only_is_atomic_and_checks_its_folder_first(tmp_pa
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+    watching = fastnn.ModelCheckpoint(tmp_path / "v.npz", save_best_only=True, monitor="val_accuracy")
+    with pytest.raises(ValueError, match="ModelCheckpoint monitors 'val_accuracy'.*pass validation_data"):
+        net.fit(X, y, epochs=1, verbose=0, callbacks=[watching])
 
 
 def test_callbacks_receive_the_network_and_optimizer(data):
