@@ -97,7 +97,34 @@ def _check_nonnegative_int(value, name):
     return int(value)
 
 
-def _check_callbacks(callbacks):
+def check_validation_data(net, validation_data):
+    """``(Xv, Yv)`` checked (feature-major, targets one-hot for labels), or None."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError("validation_data must be a pair (Xv, Yv)")
+    Xv = net.check_inputs(validation_data[0], "validation_data[0]")
+    Yv = net.check_targets(validation_data[1], Xv.shape[1], "validation_data[1]",
+                           "validation_data[0]", labels=True)
+    return Xv, Yv
+
+
+def draw_dropout_seed(net, seed, rng):
+    """The key of a fit's dropout masks: the seed itself (modulo 2**63), a draw from the
+    fit's generator ``rng`` for a seed that is not an integer, 0 without dropout."""
+    if not net.dropout_rates.any():
+        return 0
+    return int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
+
+
+def check_verbose(verbose):
+    """``verbose`` if it is 0, 1 or 2, else ValueError."""
+    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+        raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+    return verbose
+
+
+def check_callbacks(callbacks):
     if callbacks is None:
         return []
     if callable(callbacks):
@@ -432,9 +459,8 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     optimizer = get_optimizer(optimizer)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
-    if verbose not in (0, 1, 2) or isinstance(verbose, float):
-        raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
-    callbacks = _check_callbacks(callbacks)
+    check_verbose(verbose)
+    callbacks = check_callbacks(callbacks)
     if not isinstance(restore_best_weights, (bool, np.bool_)):
         raise TypeError(f"restore_best_weights must be True or False; got {restore_best_weights!r}")
     if patience is not None:
@@ -443,14 +469,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     schedule = _check_schedule(schedule, optimizer)
     if isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch:
         schedule.epochs_done = initial_epoch  # a resumed fit: the schedule resumes too
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (Xv, Yv)")
-        Xv = net.check_inputs(validation_data[0], "validation_data[0]")
-        Yv = net.check_targets(validation_data[1], Xv.shape[1], "validation_data[1]",
-                               "validation_data[0]", labels=True)
-        val = (Xv, Yv)
+    val = check_validation_data(net, validation_data)
     rng = check_seed(seed)
 
     # Sample-major targets (rows gather much faster than columns).
@@ -461,9 +480,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     history = History(keys)
     quiet = val is None and not callbacks and patience is None and verbose == 0 and schedule is None
     run = max(1, min(CHUNK_SAMPLES // N, epochs - initial_epoch)) if quiet else 1  # epochs per kernel call
-    dropout_seed = 0
-    if net.dropout_rates.any():  # the masks' key: the seed itself, or a draw from the generator
-        dropout_seed = int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
+    dropout_seed = draw_dropout_seed(net, seed, rng)
     engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run,
                          dropout_seed=dropout_seed)
     if shuffle and initial_epoch:

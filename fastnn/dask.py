@@ -1,0 +1,503 @@
+"""Data-parallel training on a Dask cluster: the same bits as one machine.
+
+:func:`fit` trains a :class:`~fastnn.Network` synchronously over Dask workers: each update's
+group of ``accumulate`` micro-batches of ``batch_size`` is split among the workers, each
+computes the gradients of its micro-batches with fastnn's kernels, the gradients are folded
+in MICRO-BATCH ORDER (never in the order the workers finish) and the client applies one
+optimizer update with the kernels ``Network.fit`` uses, then sends the new weights.
+
+How the work is laid out
+------------------------
+One Dask actor per worker (``client.submit(..., actor=True, workers=[address])``) holds that
+worker's data and work buffers for the whole fit; each update costs one call per worker
+(the weights in, the losses out) and a chain of fold calls (below). No home-made RPC.
+
+- NumPy ``X``/``Y``: checked once on the client and sent once to every worker (never per
+  step). The micro-batches are drawn exactly as ``net.fit`` draws them (the same generator
+  calls, so ``net.fit(X, Y, accumulate=k, ...)`` with the same options and seed gives
+  bitwise the same weights, losses and accuracies); worker w computes the w-th contiguous
+  run of each group's micro-batches.
+- dask arrays ``X`` (n_0, N) and ``Y`` (n_L, N) or (N,), chunked along the samples only:
+  each chunk stays on the worker that holds it (it is persisted first, so nothing is
+  gathered to the client; a target chunk follows its input chunk when they are apart).
+  Micro-batches never straddle chunks: each epoch, each chunk's samples are visited in a
+  new order (``rng.shuffle`` of the chunk's order, chunk by chunk), cut into micro-batches
+  of ``batch_size`` (a chunk's last one holds its remainder), and the epoch's list of all
+  micro-batches is shuffled (``rng.permutation``); consecutive runs of ``accumulate`` of
+  them make the updates. This depends on the seed and the chunks only, so 1, 2 or 3
+  workers give bitwise the same training.
+
+The fold is exact: the gradient of each micro-batch is computed into its own buffer and
+added left to right (:mod:`fastnn.kernels.distributed`), the operations the epoch kernel
+performs. A worker holding a run of consecutive micro-batches folds them onto the sum of
+those before it, which it receives from the client; a group whose micro-batches alternate
+between workers takes one such call per run.
+
+Faults: an update is applied on the client only once every gradient of its group has come
+back, in one kernel call, so the network always holds the weights of a whole number of
+updates. A worker lost mid-fit (its process killed) raises :class:`WorkerLostError`
+naming the worker, the epoch and the update; ``net`` and the optimizer keep the weights
+and state after the last whole update. ``KeyboardInterrupt`` gives the same guarantee.
+"""
+
+try:
+    import dask.array as da
+    import distributed
+except ImportError as error:  # pragma: no cover - the test simulates it with a blocked import
+    raise ImportError('fastnn.dask needs Dask: pip install "fastnn[dask]" (dask[array], distributed); '
+                      f"the import failed with: {error}") from error
+
+import numbers
+import time
+
+import numpy as np
+
+from . import threads as _threads
+from ._validation import check_positive_float, check_positive_int, check_seed
+from .callbacks import Callback
+from .errors import training_diverged
+from .kernels import distributed as kdist
+from .kernels import training as ktrain
+from .kernels.network import work_size
+from .optimizers import get_optimizer
+from .training import (History, _check_nonnegative_int, _EpochLines, _ProgressBar, _warn_if_nothing_learnt,
+                       check_callbacks, check_validation_data, check_verbose, draw_dropout_seed, sample_major)
+
+__all__ = ["WorkerLostError", "fit"]
+
+
+class WorkerLostError(RuntimeError):
+    """A worker (or its data) was lost during :func:`fit`; the network holds the weights after
+    the last whole update (``.updates`` of them in this fit)."""
+
+    def __init__(self, message, worker, updates):
+        super().__init__(message)
+        self.worker = worker
+        self.updates = updates
+
+
+class _Shard:
+    """The actor of one worker: its blocks of samples (sample-major), a copy of the network
+    and the work buffers; computes and folds micro-batch gradients."""
+
+    def __init__(self, net, batch_size, blocks, names):
+        self.net = net
+        self.batch_size = batch_size
+        self.blocks = [_sample_major_block(net, X, Y, name) for (X, Y), name in zip(blocks, names)]
+        self.work = np.empty(work_size(net.kernel_buffers.layout, batch_size, True), dtype=net.dtype)
+        self.grads = {}
+        self.spare = []
+
+    def warm_up(self):
+        """Load the kernels from Numba's cache (or compile them): one micro-batch of one sample
+        and a fold, into buffers thrown away. Returns the seconds it took."""
+        start = time.perf_counter()
+        params, _, layout, loss = self.net.kernel_buffers
+        Xs, Ys = self.blocks[0]
+        grad = np.empty_like(params)
+        rows = np.zeros(1, dtype=np.int64)
+        kdist.micro_batch_gradient(params, grad, layout, loss, Xs, Ys, rows, self.batch_size, self.work,
+                                   self.net.dropout_rates, 0, 0)
+        kdist.fold_gradient(grad[:0], grad[:0], 1, 1)
+        return time.perf_counter() - start
+
+    def compute(self, params, items, drop_seed):
+        """The gradients of ``items`` (``(index, block, rows, drop_step)`` each) at ``params``,
+        kept here for :meth:`fold`. Returns ``(index, loss, correct)`` per item."""
+        net_params, _, layout, loss = self.net.kernel_buffers
+        np.copyto(net_params, params)
+        self.grads.clear()
+        out = []
+        with _threads.training_threads(self.net.product_size(self.batch_size), len(items)):
+            for index, block, rows, drop_step in items:
+                grad = self.spare.pop() if self.spare else np.empty_like(net_params)
+                Xs, Ys = self.blocks[block]
+                batch_loss, correct = kdist.micro_batch_gradient(
+                    net_params, grad, layout, loss, Xs, Ys, rows, self.batch_size, self.work,
+                    self.net.dropout_rates, drop_seed, drop_step)
+                self.grads[index] = grad
+                out.append((index, float(batch_loss), int(correct)))
+        return out
+
+    def fold(self, acc, run):
+        """Fold the kept gradients of ``run`` (``(index, previous_m, m)`` each, in micro-batch
+        order) onto ``acc`` (None: the run starts the group). Returns the fold."""
+        if acc is not None and not acc.flags.writeable:  # received read-only from the client
+            acc = acc.copy()
+        for index, previous_m, m in run:
+            grad = self.grads.pop(index)
+            if acc is None:
+                acc = grad
+                continue
+            kdist.fold_gradient(acc, grad, previous_m, m)
+            self.spare.append(grad)
+        return acc
+
+
+def _sample_major_block(net, X, Y, name):
+    """A block's ``(Xs, Ys)``, checked (inputs finite, targets of the right shape), or the
+    NumPy data already checked by the client (``Y`` given sample-major, ``X`` too)."""
+    if name is None:
+        return X, Y
+    try:
+        Xs = sample_major(net, X)
+        Y = net.check_targets(Y, Xs.shape[0], labels=True)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name}: {error}") from None
+    Ys = np.empty((Xs.shape[0], Y.shape[0]), dtype=net.dtype)
+    ktrain.transpose_into(Y, Ys)
+    return Xs, Ys
+
+
+class _Layout:
+    """Where the samples are and how each epoch's micro-batches are drawn from them; owns
+    the actors (one per worker holding data) and the futures to release at the end."""
+
+    def __init__(self, client):
+        self.client = client
+        self.futures = []      # ours alone (actors, scattered data): cancelled at the end
+        self.data = None       # the persisted chunks of dask arrays
+        self.shards = []       # actors
+        self.addresses = []    # the worker of each actor
+        self.Y = None          # the targets (n_L, N) on the client, NumPy input only
+
+    def _start(self, net, batch_size, blocks_by_address, names_by_address):
+        """One actor per worker with its blocks (futures or arrays); raises the first error of
+        a block (bad data) before any update."""
+        pending = []
+        for address, blocks in blocks_by_address.items():
+            future = self.client.submit(_Shard, net, batch_size, blocks, names_by_address[address],
+                                        workers=[address], actor=True, pure=False)
+            self.futures.append(future)
+            pending.append((address, future))
+        for address, future in pending:
+            self.shards.append(future.result())
+            self.addresses.append(address)
+
+    def release(self):
+        self.shards.clear()
+        self.client.cancel(self.futures)
+        self.futures.clear()
+        self.data = None
+
+
+class _Replicated(_Layout):
+    """NumPy data, checked once and sent once to every worker; micro-batches drawn as
+    ``Network.fit`` draws them, each group's split in contiguous runs over the workers."""
+
+    def __init__(self, client, net, X, Y, batch_size, addresses):
+        super().__init__(client)
+        Xs = sample_major(net, X)
+        self.n_samples = N = Xs.shape[0]
+        self.Y = Y = net.check_targets(Y, N, labels=True)
+        Ys = np.empty((N, Y.shape[0]), dtype=net.dtype)
+        ktrain.transpose_into(Y, Ys)
+        self.batch_size = min(check_positive_int(batch_size, "batch_size"), N)
+        self.order = np.arange(N, dtype=np.int64)
+        blocks, names = {}, {}
+        for address in addresses:
+            data = client.scatter([Xs, Ys], workers=[address], hash=False)
+            self.futures.extend(data)
+            blocks[address], names[address] = [tuple(data)], [None]
+        self._start(net, self.batch_size, blocks, names)
+
+    def epoch(self, rng, accumulate):
+        """The epoch's micro-batches as ``(shard, block, rows)``, in order."""
+        if rng is not None:
+            rng.shuffle(self.order)
+        bs, N, W = self.batch_size, self.n_samples, len(self.shards)
+        batches = []
+        for k, start in enumerate(range(0, N, bs)):
+            group = min(accumulate, -(-N // bs) - (k - k % accumulate))  # micro-batches in k's group
+            batches.append(((k % accumulate) * W // group, 0, self.order[start:start + bs].copy()))
+        return batches
+
+
+class _Chunked(_Layout):
+    """dask arrays chunked along the samples: every chunk stays on its worker; micro-batches
+    are cut within chunks (see the module's notes)."""
+
+    def __init__(self, client, net, X, Y, batch_size, addresses):
+        super().__init__(client)
+        X, Y = _check_chunked(net, X, Y)
+        X, Y = client.persist([X, Y])
+        distributed.wait([X, Y])
+        futures = {future.key: future for future in distributed.futures_of(X) + distributed.futures_of(Y)}
+        x_keys = X.__dask_keys__()[0]
+        y_keys = Y.__dask_keys__()[0] if Y.ndim == 2 else Y.__dask_keys__()
+        self.data = futures  # held for the fit, then dropped (not cancelled: other collections may share them)
+        holders = client.who_has([futures[key] for key in x_keys])
+        self.sizes = X.chunks[1]
+        self.n_samples = sum(self.sizes)
+        self.batch_size = min(check_positive_int(batch_size, "batch_size"), self.n_samples)
+        blocks = {address: [] for address in addresses}
+        names = {address: [] for address in addresses}
+        where = []  # chunk -> (address, block index on that worker)
+        starts = np.cumsum((0,) + self.sizes)
+        for c, key in enumerate(x_keys):
+            held = [address for address in holders.get(key, ()) if address in blocks]
+            address = held[0] if held else addresses[c % len(addresses)]  # else it moves there
+            where.append((address, len(blocks[address])))
+            blocks[address].append((futures[key], futures[y_keys[c]]))
+            names[address].append(f"X[:, {starts[c]}:{starts[c + 1]}] (chunk {c})")
+        blocks = {address: value for address, value in blocks.items() if value}
+        self._start(net, self.batch_size, blocks, names)
+        shard_of = {address: i for i, address in enumerate(self.addresses)}
+        self.where = [(shard_of[address], block) for address, block in where]
+        self.orders = [np.arange(n, dtype=np.int64) for n in self.sizes]
+
+    def epoch(self, rng, accumulate):
+        """The epoch's micro-batches as ``(shard, block, rows)``: each chunk's (shuffled) order
+        cut into micro-batches, the whole list shuffled."""
+        batches = []
+        for c, order in enumerate(self.orders):
+            if rng is not None:
+                rng.shuffle(order)
+            shard, block = self.where[c]
+            batches.extend((shard, block, order[start:start + self.batch_size].copy())
+                           for start in range(0, order.size, self.batch_size))
+        if rng is not None:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+
+def _check_chunked(net, X, Y):
+    """``X`` (n_0, N) and ``Y`` (n_L, N) or (N,) as dask arrays chunked along the samples
+    only, with the same chunks; else ValueError/TypeError naming the fix."""
+    if not isinstance(X, da.Array):
+        raise TypeError(f"X must be a dask array when Y is one; got {type(X).__name__} (pass both as "
+                        f"dask arrays, or both as NumPy arrays)")
+    if X.ndim != 2 or X.shape[0] != net.n_inputs:
+        raise ValueError(f"X must have shape (n_inputs={net.n_inputs}, n_samples), one sample per column; "
+                         f"got shape {X.shape}")
+    if len(X.chunks[0]) != 1:
+        raise ValueError(f"X is chunked along the features (chunks {X.chunks[0]} along axis 0); chunk it "
+                         f"along the samples only: X.rechunk({{0: -1}})")
+    if not isinstance(Y, da.Array):
+        Y = np.asarray(Y)
+        Y = da.from_array(Y, chunks=(Y.shape[:1] if Y.ndim == 2 else ()) + (X.chunks[1],)) \
+            if Y.ndim in (1, 2) and Y.shape[-1] == X.shape[1] else Y
+    if not isinstance(Y, da.Array) or Y.ndim not in (1, 2) or Y.shape[-1] != X.shape[1]:
+        raise ValueError(f"Y must have shape (n_outputs={net.n_outputs}, {X.shape[1]}) or hold "
+                         f"{X.shape[1]} labels, one per column of X; got shape {np.shape(Y)}")
+    if Y.ndim == 2 and len(Y.chunks[0]) != 1:
+        Y = Y.rechunk({0: -1})
+    if Y.chunks[-1] != X.chunks[1]:
+        raise ValueError(f"Y's chunks along the samples {Y.chunks[-1]} differ from X's {X.chunks[1]}; "
+                         f"rechunk Y like X: Y.rechunk({{{Y.ndim - 1}: X.chunks[1]}})")
+    return X, Y
+
+
+def _client(client):
+    if client is None:
+        try:
+            return distributed.get_client()
+        except ValueError:
+            raise ValueError("fastnn.dask.fit needs a Dask client: create one first, e.g. "
+                             "distributed.Client() for a local cluster or "
+                             "distributed.Client('tcp://scheduler:8786'), or pass client=") from None
+    if not isinstance(client, distributed.Client):
+        raise TypeError(f"client must be a distributed.Client; got {type(client).__name__}")
+    return client
+
+
+def _workers(client, workers):
+    known = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    if workers is None:
+        if not known:
+            raise ValueError("the Dask cluster has no workers; start some (or wait for them: "
+                             "client.wait_for_workers(n))")
+        return known
+    if isinstance(workers, str):
+        workers = [workers]
+    workers = list(workers)
+    unknown = [address for address in workers if address not in known]
+    if unknown or not workers:
+        raise ValueError(f"workers must be a non-empty list of the cluster's worker addresses {known}; "
+                         f"got {workers}")
+    return list(dict.fromkeys(workers))
+
+
+_LOST = (OSError, distributed.comm.CommClosedError, distributed.client.FutureCancelledError,
+         distributed.KilledWorker, TimeoutError)
+"""What a call to a lost worker raises (a killed process, a closed connection)."""
+
+
+def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accumulate=1, optimizer="sgd",
+        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1, timeout=None):
+    """Train ``net`` data-parallel on Dask workers; the result of ``net.fit`` bit for bit.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place (on the client: the workers hold copies of the weights).
+    X : ndarray of shape (n_0, N), or dask array chunked along the samples (axis 1) only
+        Inputs, one sample per column. NumPy data is sent once to every worker; a dask
+        array's chunks stay on their workers (see the module's notes).
+    Y : ndarray or dask array of shape (n_L, N), or 1-D labels of shape (N,)
+        Targets, as ``Network.fit`` takes them (with a dask ``X``: chunked like it).
+    client : distributed.Client, optional
+        Default: the current client (``distributed.get_client()``).
+    workers : list of str, optional
+        Worker addresses to train on (default: all of the cluster's).
+    epochs, batch_size, accumulate, optimizer, shuffle, seed, validation_data, callbacks, verbose
+        As in :meth:`Network.fit <fastnn.Network.fit>`: each update uses ``accumulate``
+        micro-batches of ``batch_size`` samples, split among the workers. With NumPy data
+        the result equals ``net.fit(X, Y, accumulate=accumulate, ...)`` with the same
+        options bitwise (weights, optimizer state, history). ``verbose`` also reports the
+        workers' start-up (loading or compiling the kernels), which ``fit`` waits for.
+    timeout : float, optional
+        Seconds to wait for one call to a worker before treating it as lost (default: no limit).
+
+    Returns
+    -------
+    History
+        As ``Network.fit``'s; ``net.optimizer`` and ``net.epoch`` are set likewise.
+
+    Raises
+    ------
+    WorkerLostError
+        A worker was lost (its process died) mid-fit: ``net`` keeps the weights and
+        optimizer state of the last whole update.
+    DivergenceError
+        As ``Network.fit``: a NaN or infinite loss or parameter, the last finite weights kept.
+    """
+    client = _client(client)
+    addresses = _workers(client, workers)
+    epochs = _check_nonnegative_int(epochs, "epochs")
+    accumulate = check_positive_int(accumulate, "accumulate")
+    optimizer = get_optimizer(optimizer)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+    check_verbose(verbose)
+    callbacks = check_callbacks(callbacks)
+    if timeout is not None:
+        timeout = check_positive_float(timeout, "timeout")
+    val = check_validation_data(net, validation_data)
+    rng = check_seed(seed)
+    drop_seed = draw_dropout_seed(net, seed, rng)
+    chunked = isinstance(X, da.Array) or isinstance(Y, da.Array)
+    layout = (_Chunked if chunked else _Replicated)(client, net, X, Y, batch_size, addresses)
+    try:
+        trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed, timeout)
+        trainer.warm_up(verbose)
+        history = trainer.train(epochs, rng if shuffle else None, val, callbacks, verbose)
+    finally:
+        layout.release()
+    if layout.Y is not None:
+        _warn_if_nothing_learnt(net, history, layout.Y, optimizer)
+    return history
+
+
+class _Trainer:
+    """The update loop on the client: draws, sends, folds in order, applies."""
+
+    def __init__(self, net, optimizer, layout, accumulate, drop_seed, timeout):
+        self.net, self.optimizer, self.layout = net, optimizer, layout
+        self.accumulate, self.drop_seed, self.timeout = accumulate, drop_seed, timeout
+        self.buffers = optimizer.kernel_buffers(net)
+        self.params_backup = np.empty_like(net.params)
+        self.state_backup = np.empty_like(self.buffers.state)
+        self.updates = 0
+        net.optimizer = optimizer
+
+    def _result(self, future, shard, what):
+        try:
+            return future.result(timeout=self.timeout)
+        except _LOST as error:
+            address = self.layout.addresses[shard]
+            raise WorkerLostError(
+                f"worker {address} was lost while {what} ({type(error).__name__}: {error}); the network "
+                f"holds the weights after {self.updates} whole update(s) of this fit, none half-applied. "
+                f"Fit again (on the remaining workers: workers=[...]) to continue", address,
+                self.updates) from error
+
+    def warm_up(self, verbose):
+        if verbose:
+            print(f"fastnn.dask: {len(self.layout.shards)} worker(s) loading (or compiling) the kernels...",
+                  flush=True)
+        futures = [shard.warm_up() for shard in self.layout.shards]
+        seconds = [self._result(future, i, "loading the kernels") for i, future in enumerate(futures)]
+        if verbose:
+            print(f"fastnn.dask: workers ready in {max(seconds):.1f} s; training", flush=True)
+
+    def train(self, epochs, rng, val, callbacks, verbose):
+        net, layout = self.net, self.layout
+        keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
+        history = History(keys)
+        listeners = [_ProgressBar(epochs, net.loss_name)] if verbose == 1 else []
+        listeners += [_EpochLines(epochs)] if verbose == 2 else []
+        listeners += callbacks
+        hooked = [callback for callback in callbacks if isinstance(callback, Callback)]
+        for callback in hooked:
+            callback.set_network(net, self.optimizer)
+            callback.on_train_begin()
+        try:
+            for epoch in range(1, epochs + 1):
+                batches = layout.epoch(rng, self.accumulate)
+                loss_sum, correct = 0.0, 0
+                for start in range(0, len(batches), self.accumulate):
+                    group = batches[start:start + self.accumulate]
+                    for k, (batch_loss, right, m) in enumerate(self._update(group, epoch, start, history)):
+                        loss_sum += batch_loss * m
+                        correct += right
+                net.epoch = epoch
+                metrics = {"loss": loss_sum / layout.n_samples, "accuracy": correct / layout.n_samples}
+                if val is not None:
+                    metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
+                        *val, names=("validation_data[0]", "validation_data[1]"))
+                history._append(epoch, metrics)
+                stop = False
+                for listener in listeners:
+                    if listener(epoch, dict(metrics)) is True:
+                        stop = True
+                if stop:
+                    break
+        finally:
+            for listener in listeners[:1]:
+                if isinstance(listener, _ProgressBar):
+                    listener.close()
+        for callback in hooked:
+            callback.on_train_end()
+        return history
+
+    def _update(self, group, epoch, start, history):
+        """One update from the micro-batches ``group`` (``(shard, block, rows)`` each); returns
+        ``(loss, correct, m)`` per micro-batch, in order."""
+        net, optimizer, layout = self.net, self.optimizer, self.layout
+        params = net.params
+        step = optimizer.steps
+        items = {}
+        for i, (shard, block, rows) in enumerate(group):
+            items.setdefault(shard, []).append((i, block, rows, step * self.accumulate + i))
+        calls = [(shard, layout.shards[shard].compute(params, work, self.drop_seed))
+                 for shard, work in items.items()]
+        measured = {}
+        for shard, future in calls:
+            for index, batch_loss, right in self._result(future, shard, f"computing update {step + 1}"):
+                measured[index] = (batch_loss, right, group[index][2].size)
+        out = [measured[i] for i in range(len(group))]
+        for i, (batch_loss, _, _) in enumerate(out):
+            if not np.isfinite(batch_loss):
+                raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
+        acc, i = None, 0
+        while i < len(group):  # runs of consecutive micro-batches of one worker, in order
+            shard, run = group[i][0], []
+            while i < len(group) and group[i][0] == shard:
+                run.append((i, out[i - 1][2] if i else 0, out[i][2]))
+                i += 1
+            acc = self._result(layout.shards[shard].fold(acc, run), shard, f"reducing update {step + 1}")
+        code, hyper, state = self.buffers
+        np.copyto(self.params_backup, params)
+        np.copyto(self.state_backup, state)
+        check = kdist.apply_update(params, acc, code, hyper, state, step + 1, out[-1][2],
+                                   sum(m for _, _, m in out))
+        net.buffers_changed()
+        if not np.isfinite(check):
+            np.copyto(params, self.params_backup)
+            np.copyto(state, self.state_backup)
+            raise training_diverged(epoch, start + len(group), "parameters after the update", optimizer.lr,
+                                    history)
+        optimizer.steps = step + 1
+        self.updates += 1
+        return out
