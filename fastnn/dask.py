@@ -35,9 +35,16 @@ between workers takes one such call per run.
 
 Faults: an update is applied on the client only once every gradient of its group has come
 back, in one kernel call, so the network always holds the weights of a whole number of
-updates. A worker lost mid-fit (its process killed) raises :class:`WorkerLostError`
-naming the worker, the epoch and the update; ``net`` and the optimizer keep the weights
-and state after the last whole update. ``KeyboardInterrupt`` gives the same guarantee.
+updates. A worker lost mid-fit (its process killed):
+
+- NumPy data (every worker holds a copy): the update is computed again on the remaining
+  workers, which take over the lost one's micro-batches; the fold order is unchanged, so
+  the fit finishes with the same bits (a :class:`~fastnn.errors.TrainingWarning` says so).
+- dask arrays: its chunks are gone with it, so :class:`WorkerLostError` is raised naming
+  the worker, the chunks and the updates done; ``net`` and the optimizer keep the weights
+  and state after the last whole update.
+
+``KeyboardInterrupt`` gives the same guarantee (the update is one kernel call on the client).
 """
 
 try:
@@ -47,18 +54,19 @@ except ImportError as error:  # pragma: no cover - the test simulates it with a 
     raise ImportError('fastnn.dask needs Dask: pip install "fastnn[dask]" (dask[array], distributed); '
                       f"the import failed with: {error}") from error
 
-import numbers
 import time
+import warnings
 
 import numpy as np
 
 from . import threads as _threads
 from ._validation import check_positive_float, check_positive_int, check_seed
 from .callbacks import Callback
-from .errors import training_diverged
+from .errors import TrainingWarning, training_diverged
 from .kernels import distributed as kdist
 from .kernels import training as ktrain
 from .kernels.network import work_size
+from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 from .training import (History, _check_nonnegative_int, _EpochLines, _ProgressBar, _warn_if_nothing_learnt,
                        check_callbacks, check_validation_data, check_verbose, draw_dropout_seed, sample_major)
@@ -67,12 +75,14 @@ __all__ = ["WorkerLostError", "fit"]
 
 
 class WorkerLostError(RuntimeError):
-    """A worker (or its data) was lost during :func:`fit`; the network holds the weights after
-    the last whole update (``.updates`` of them in this fit)."""
+    """A worker (and the data it held) was lost during :func:`fit`; the network holds the
+    weights after the last whole update (``.updates`` of them in this fit). ``.worker`` is
+    its address."""
 
-    def __init__(self, message, worker, updates):
+    def __init__(self, message, worker, shard, updates):
         super().__init__(message)
         self.worker = worker
+        self.shard = shard
         self.updates = updates
 
 
@@ -159,6 +169,7 @@ class _Layout:
         self.data = None       # the persisted chunks of dask arrays
         self.shards = []       # actors
         self.addresses = []    # the worker of each actor
+        self.names = []        # the names of its blocks (None: a copy of all the data)
         self.Y = None          # the targets (n_L, N) on the client, NumPy input only
 
     def _start(self, net, batch_size, blocks_by_address, names_by_address):
@@ -173,6 +184,7 @@ class _Layout:
         for address, future in pending:
             self.shards.append(future.result())
             self.addresses.append(address)
+            self.names.append(names_by_address[address])
 
     def release(self):
         self.shards.clear()
@@ -201,16 +213,13 @@ class _Replicated(_Layout):
             blocks[address], names[address] = [tuple(data)], [None]
         self._start(net, self.batch_size, blocks, names)
 
-    def epoch(self, rng, accumulate):
-        """The epoch's micro-batches as ``(shard, block, rows)``, in order."""
+    def epoch(self, rng):
+        """The epoch's micro-batches as ``(shard, block, rows)``, in order; ``shard`` None:
+        any worker (each holds all the data; :meth:`_Trainer._update` assigns them)."""
         if rng is not None:
             rng.shuffle(self.order)
-        bs, N, W = self.batch_size, self.n_samples, len(self.shards)
-        batches = []
-        for k, start in enumerate(range(0, N, bs)):
-            group = min(accumulate, -(-N // bs) - (k - k % accumulate))  # micro-batches in k's group
-            batches.append(((k % accumulate) * W // group, 0, self.order[start:start + bs].copy()))
-        return batches
+        bs = self.batch_size
+        return [(None, 0, self.order[start:start + bs].copy()) for start in range(0, self.n_samples, bs)]
 
 
 class _Chunked(_Layout):
@@ -246,7 +255,7 @@ class _Chunked(_Layout):
         self.where = [(shard_of[address], block) for address, block in where]
         self.orders = [np.arange(n, dtype=np.int64) for n in self.sizes]
 
-    def epoch(self, rng, accumulate):
+    def epoch(self, rng):
         """The epoch's micro-batches as ``(shard, block, rows)``: each chunk's (shuffled) order
         cut into micro-batches, the whole list shuffled."""
         batches = []
@@ -357,8 +366,9 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     Raises
     ------
     WorkerLostError
-        A worker was lost (its process died) mid-fit: ``net`` keeps the weights and
-        optimizer state of the last whole update.
+        A worker holding chunks of dask-array data was lost (its process died) mid-fit, or
+        every worker was: ``net`` keeps the weights and optimizer state of the last whole
+        update. With NumPy data the remaining workers finish the fit (the same bits).
     DivergenceError
         As ``Network.fit``: a NaN or infinite loss or parameter, the last finite weights kept.
     """
@@ -399,6 +409,7 @@ class _Trainer:
         self.params_backup = np.empty_like(net.params)
         self.state_backup = np.empty_like(self.buffers.state)
         self.updates = 0
+        self.lost = set()  # actors whose worker was lost
         net.optimizer = optimizer
 
     def _result(self, future, shard, what):
@@ -406,11 +417,12 @@ class _Trainer:
             return future.result(timeout=self.timeout)
         except _LOST as error:
             address = self.layout.addresses[shard]
+            blocks = self.layout.names[shard] if self.layout.names[shard][0] is not None else ["a copy"]
             raise WorkerLostError(
-                f"worker {address} was lost while {what} ({type(error).__name__}: {error}); the network "
-                f"holds the weights after {self.updates} whole update(s) of this fit, none half-applied. "
-                f"Fit again (on the remaining workers: workers=[...]) to continue", address,
-                self.updates) from error
+                f"worker {address} was lost while {what} ({type(error).__name__}: {error}), and with it "
+                f"{', '.join(blocks)} of the data; the network holds the weights after {self.updates} whole "
+                f"update(s) of this fit, none half-applied. Fit again (on the remaining workers: "
+                f"workers=[...]) to continue", address, shard, self.updates) from error
 
     def warm_up(self, verbose):
         if verbose:
@@ -434,7 +446,7 @@ class _Trainer:
             callback.on_train_begin()
         try:
             for epoch in range(1, epochs + 1):
-                batches = layout.epoch(rng, self.accumulate)
+                batches = layout.epoch(rng)
                 loss_sum, correct = 0.0, 0
                 for start in range(0, len(batches), self.accumulate):
                     group = batches[start:start + self.accumulate]
@@ -463,7 +475,25 @@ class _Trainer:
 
     def _update(self, group, epoch, start, history):
         """One update from the micro-batches ``group`` (``(shard, block, rows)`` each); returns
-        ``(loss, correct, m)`` per micro-batch, in order."""
+        ``(loss, correct, m)`` per micro-batch, in order. With replicated data, a lost worker's
+        share goes to the others and the update is computed again (the same bits)."""
+        while True:
+            alive = [i for i in range(len(self.layout.shards)) if i not in self.lost]
+            # Replicated data: contiguous runs of the group over the workers still alive.
+            placed = [(alive[i * len(alive) // len(group)] if shard is None else shard, block, rows)
+                      for i, (shard, block, rows) in enumerate(group)]
+            try:
+                return self._apply(placed, epoch, start, history)
+            except WorkerLostError as error:
+                if any(shard is not None for shard, _, _ in group) or len(alive) == 1:
+                    raise
+                self.lost.add(error.shard)
+                warnings.warn(f"{error.args[0].split(';')[0]}; its micro-batches go to the "
+                              f"{len(alive) - 1} other worker(s) (the same bits)", TrainingWarning,
+                              stacklevel=caller_stacklevel())
+
+    def _apply(self, group, epoch, start, history):
+        """:meth:`_update` on the micro-batches placed on workers."""
         net, optimizer, layout = self.net, self.optimizer, self.layout
         params = net.params
         step = optimizer.steps

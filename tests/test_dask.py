@@ -1,0 +1,286 @@
+"""fastnn.dask: data-parallel fits on a real LocalCluster of worker processes.
+
+The cluster (2 worker processes, one thread each) is started once for the module; the
+workers load the kernels from the worktree's Numba cache. Networks are small so that the
+whole file runs in about a minute.
+"""
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import fastnn  # noqa: E402
+from fastnn import dask as fdask  # noqa: E402
+
+OPTIMIZERS = {
+    "sgd": lambda: fastnn.SGD(lr=0.1),
+    "momentum": lambda: fastnn.SGD(lr=0.05, momentum=0.9),
+    "nesterov": lambda: fastnn.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: fastnn.Adam(lr=0.01),
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def client(cluster):
+    with distributed.Client(cluster) as client:
+        client.wait_for_workers(2)
+        yield client
+
+
+def data(dtype, n_inputs=5, n_samples=43, classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_inputs, n_samples)).astype(dtype)
+    y = ((X[0] + X[1] > 0).astype(np.int64) + (X[2] > 1)) % classes
+    return X, y
+
+
+def assert_same_fit(net, ref, history, ref_history):
+    """Bitwise: weights, optimizer state and step count, and every metric of the history."""
+    np.testing.assert_array_equal(net.params, ref.params)
+    np.testing.assert_array_equal(net.optimizer.state, ref.optimizer.state)
+    assert net.optimizer.steps == ref.optimizer.steps
+    assert history.history == ref_history.history
+    assert net.epoch == ref.epoch
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_numpy_data_equals_local_fit(client, dtype, name):
+    """accumulate=3, 43 samples in batches of 4: the last group has two micro-batches, the
+    last of 3 samples (the rescaled fold)."""
+    X, y = data(dtype)
+    net = fastnn.Network([5, 7, 2], loss="cce", dtype=dtype, seed=1)
+    ref = copy.deepcopy(net)
+    options = dict(epochs=3, batch_size=4, accumulate=3, seed=5, verbose=0, validation_data=(X[:, :9], y[:9]))
+    history = fdask.fit(net, X, y, client=client, optimizer=OPTIMIZERS[name](), **options)
+    ref_history = ref.fit(X, y, optimizer=OPTIMIZERS[name](), **options)
+    assert_same_fit(net, ref, history, ref_history)
+    assert net.params.dtype == dtype
+    assert history.history["val_loss"][-1] < history.history["val_loss"][0] or name == "sgd"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_blas_sized_network_with_short_last_batch(client, dtype):
+    """Layers big enough for the BLAS products (and the gradient added from scratch), 301
+    samples in batches of 40 (the last of 21), bce with one output, Adam and dropout."""
+    X, y = data(dtype, n_inputs=30, n_samples=301)
+    net = fastnn.Network([30, 64, 1], dtype=dtype, seed=2, dropout=0.2)
+    ref = copy.deepcopy(net)
+    options = dict(epochs=2, batch_size=40, accumulate=3, seed=3, verbose=0)
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(lr=0.01), **options)
+    ref_history = ref.fit(X, y, optimizer=fastnn.Adam(lr=0.01), **options)
+    assert_same_fit(net, ref, history, ref_history)
+
+
+def test_chunked_data_same_bits_for_1_2_3_workers(cluster, client):
+    """Uneven chunks (so short micro-batches fall inside groups): every worker count gives the
+    same training; and with shuffle=False and chunks that are whole batches, it is net.fit's."""
+    X, y = data(np.float64, n_inputs=6, n_samples=130, classes=3)
+    Xd = da.from_array(X, chunks=(6, (50, 37, 43)))
+    yd = da.from_array(y, chunks=((50, 37, 43),))
+    cluster.scale(3)
+    client.wait_for_workers(3)
+    try:
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        results = []
+        for count in (1, 2, 3):
+            net = fastnn.Network([6, 9, 3], loss="cce", dtype=np.float64, seed=4)
+            history = fdask.fit(net, Xd, yd, client=client, workers=workers[:count], epochs=3, batch_size=8,
+                                accumulate=3, optimizer=fastnn.Adam(lr=0.01), verbose=0)
+            results.append((net.params.copy(), history.history))
+    finally:
+        cluster.scale(2)
+    for params, history in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        assert history == results[0][1]
+    assert not np.array_equal(results[0][0], fastnn.Network([6, 9, 3], loss="cce", dtype=np.float64,
+                                                            seed=4).params)
+
+    net = fastnn.Network([6, 9, 3], loss="cce", seed=4)
+    ref = copy.deepcopy(net)
+    Xw = da.from_array(X.astype(np.float32), chunks=(6, (48, 40, 42)))  # 6, 5 and 5 batches of 8...
+    options = dict(epochs=2, batch_size=8, accumulate=2, shuffle=False, verbose=0)
+    # ...and one short batch of 2 at the very end, as in net.fit.
+    history = fdask.fit(net, Xw, da.from_array(y, chunks=((48, 40, 42),)), client=client,
+                        optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
+    ref_history = ref.fit(X.astype(np.float32), y, optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
+    assert_same_fit(net, ref, history, ref_history)
+
+
+def test_chunks_stay_on_their_workers(client):
+    """The persisted chunks are computed on the workers: the client never holds them, and
+    each actor's blocks are the chunks its worker already had."""
+    X, y = data(np.float32, n_samples=60)
+    Xd = da.from_array(X, chunks=(5, 15)).persist()
+    yd = da.from_array(y, chunks=15).persist()
+    distributed.wait([Xd, yd])
+    held = client.who_has(distributed.futures_of(Xd))
+    layout = fdask._Chunked(client, fastnn.Network([5, 4, 2], loss="cce", seed=0), Xd, yd, 8,
+                            sorted(client.scheduler_info(n_workers=-1)["workers"]))
+    try:
+        for c, key in enumerate(Xd.__dask_keys__()[0]):
+            shard, _ = layout.where[c]
+            assert layout.addresses[shard] in held[key]
+    finally:
+        layout.release()
+
+
+def test_verbose_reports_start_up_and_epochs(client, capsys):
+    X, y = data(np.float32)
+    net = fastnn.Network([5, 7, 2], loss="cce", seed=1)
+    fdask.fit(net, X, y, client=client, epochs=2, batch_size=8, accumulate=2, verbose=2)
+    out = capsys.readouterr().out
+    assert "2 worker(s) loading (or compiling) the kernels" in out
+    assert "workers ready in" in out
+    assert "epoch 2/2" in out
+
+
+def _pids(client):
+    return client.run(os.getpid)
+
+
+def test_killed_worker_numpy_data_finishes_with_the_same_bits(client):
+    X, y = data(np.float64, n_inputs=8, n_samples=200)
+    net = fastnn.Network([8, 16, 2], loss="cce", dtype=np.float64, seed=3)
+    ref = copy.deepcopy(net)
+    victim = sorted(_pids(client).items())[1][1]
+
+    def kill(epoch, metrics):
+        if epoch == 1:
+            os.kill(victim, signal.SIGKILL)
+
+    options = dict(epochs=3, batch_size=10, accumulate=4, verbose=0)
+    with pytest.warns(fastnn.TrainingWarning, match="was lost .* go to the 1 other worker"):
+        history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[kill], **options)
+    ref_history = ref.fit(X, y, optimizer=fastnn.Adam(0.01), **options)
+    assert_same_fit(net, ref, history, ref_history)
+
+
+def test_killed_worker_chunked_data_raises_with_whole_updates(client):
+    X, y = data(np.float32, n_inputs=8, n_samples=200)
+    Xd = da.from_array(X, chunks=(8, 50))
+    yd = da.from_array(y, chunks=50)
+    net = fastnn.Network([8, 16, 2], loss="cce", seed=3)
+    pids = _pids(client)
+    kept = []
+
+    def kill(epoch, metrics):
+        kept.append((net.params.copy(), net.optimizer.state.copy(), net.optimizer.steps))
+        if epoch == 2:
+            os.kill(sorted(pids.items())[0][1], signal.SIGKILL)
+
+    with pytest.raises(fdask.WorkerLostError, match=r"was lost .*X\[:, \d+:\d+\] \(chunk \d\).* after 10 "
+                                                    r"whole update"):
+        fdask.fit(net, Xd, yd, client=client, epochs=5, batch_size=10, accumulate=4, optimizer="adam",
+                  verbose=0, callbacks=[kill])
+    params, state, steps = kept[-1]
+    np.testing.assert_array_equal(net.params, params)
+    np.testing.assert_array_equal(net.optimizer.state, state)
+    assert net.optimizer.steps == steps == 10
+
+
+def test_bad_input_raises_before_any_update(client):
+    X, y = data(np.float32, n_samples=40)
+    net = fastnn.Network([5, 4, 2], loss="cce", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="X"):
+        fdask.fit(net, X[:4], y, client=client, verbose=0)
+    with pytest.raises(ValueError, match="chunked along the features .* X.rechunk"):
+        fdask.fit(net, da.from_array(X, chunks=(2, 10)), da.from_array(y, chunks=10), client=client, verbose=0)
+    with pytest.raises(ValueError, match="Y's chunks along the samples"):
+        fdask.fit(net, da.from_array(X, chunks=(5, 10)), da.from_array(y, chunks=20), client=client, verbose=0)
+    bad = X.copy()
+    bad[3, 27] = np.nan
+    with pytest.raises(ValueError, match=r"X\[:, 20:30\] \(chunk 2\).*(NaN|finite)"):
+        fdask.fit(net, da.from_array(bad, chunks=(5, 10)), da.from_array(y, chunks=10), client=client, verbose=0)
+    with pytest.raises(ValueError, match="worker addresses"):
+        fdask.fit(net, X, y, client=client, workers=["tcp://nowhere:1"], verbose=0)
+    with pytest.raises(TypeError, match="client must be a distributed.Client"):
+        fdask.fit(net, X, y, client="tcp://127.0.0.1:8786", verbose=0)
+    with pytest.raises(ValueError, match="accumulate"):
+        fdask.fit(net, X, y, client=client, accumulate=0, verbose=0)
+    np.testing.assert_array_equal(net.params, before)
+    assert net.optimizer is None
+
+
+def test_divergence_keeps_the_last_finite_weights(client):
+    X, y = data(np.float32, n_samples=40)
+    X *= 1e3
+    net = fastnn.Network([5, 4, 1], loss="mse", seed=0)
+    ref = copy.deepcopy(net)
+    options = dict(epochs=5, batch_size=8, accumulate=2, verbose=0)
+    with pytest.raises(fastnn.DivergenceError) as error:
+        fdask.fit(net, X, y.astype(np.float32), client=client, optimizer=fastnn.SGD(lr=1e4), **options)
+    with pytest.raises(fastnn.DivergenceError) as ref_error:
+        ref.fit(X, y.astype(np.float32), optimizer=fastnn.SGD(lr=1e4), **options)
+    assert str(error.value) == str(ref_error.value)
+    np.testing.assert_array_equal(net.params, ref.params)
+
+
+def test_without_the_extra_import_error_says_what_to_install():
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "import fastnn; assert 'dask' not in sys.modules\n"
+            "try:\n    import fastnn.dask\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+    assert 'pip install "fastnn[dask]"' in out
+
+
+# ------------------------------------------------------------ scikit-learn's Dask tools
+
+def _classification(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] - X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+def test_incremental_partial_fit_over_blocks(client):
+    """dask_ml's Incremental calls partial_fit once per block, classes= every time: the same
+    as those calls made in a loop."""
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X, y = _classification()
+    Xd, yd = da.from_array(X, chunks=(30, 4)), da.from_array(y, chunks=30)
+    estimator = fastnn.FastMLPClassifier(hidden_layer_sizes=(6,), random_state=0, batch_size=10)
+    model = wrappers.Incremental(estimator, shuffle_blocks=False).fit(Xd, yd, classes=[0, 1])
+    ref = fastnn.FastMLPClassifier(hidden_layer_sizes=(6,), random_state=0, batch_size=10)
+    for start in range(0, 120, 30):
+        ref.partial_fit(X[start:start + 30], y[start:start + 30], classes=[0, 1])
+    for got, want in zip(model.estimator_.coefs_ + model.estimator_.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(model.predict(Xd).compute(), ref.predict(X))
+
+
+def test_grid_search_on_the_cluster_equals_one_job(client):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _classification()
+    grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate_init": [0.01, 0.05]}
+    make = lambda n_jobs: GridSearchCV(fastnn.FastMLPClassifier(max_iter=15, random_state=0), grid, cv=3,  # noqa: E731
+                                       n_jobs=n_jobs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of the short fits
+        with joblib.parallel_config(backend="dask"):
+            on_cluster = make(-1).fit(X, y)
+        local = make(1).fit(X, y)
+    for key, values in local.cv_results_.items():
+        if "time" not in key:
+            np.testing.assert_array_equal(np.asarray(on_cluster.cv_results_[key]), np.asarray(values))
+    assert on_cluster.best_params_ == local.best_params_
