@@ -111,9 +111,11 @@ class _Shard:
         kdist.fold_gradient(grad[:0], grad[:0], 1, 1)
         return time.perf_counter() - start
 
-    def compute(self, params, items, drop_seed):
+    def compute(self, params, items, drop_seed, first_run=None):
         """The gradients of ``items`` (``(index, block, rows, drop_step)`` each) at ``params``,
-        kept here for :meth:`fold`. Returns ``(index, loss, correct)`` per item."""
+        kept here for :meth:`fold`. Returns ``(index, loss, correct)`` per item and, when this
+        worker holds the group's first run of micro-batches (``first_run``, as for
+        :meth:`fold`), their fold (saves a round trip), else None."""
         net_params, _, layout, loss = self.net.kernel_buffers
         np.copyto(net_params, params)
         self.grads.clear()
@@ -127,7 +129,7 @@ class _Shard:
                     self.net.dropout_rates, drop_seed, drop_step)
                 self.grads[index] = grad
                 out.append((index, float(batch_loss), int(correct)))
-        return out
+        return out, (None if first_run is None else self.fold(None, first_run))
 
     def fold(self, acc, run):
         """Fold the kept gradients of ``run`` (``(index, previous_m, m)`` each, in micro-batch
@@ -177,8 +179,10 @@ class _Layout:
         a block (bad data) before any update."""
         pending = []
         for address, blocks in blocks_by_address.items():
-            future = self.client.submit(_Shard, net, batch_size, blocks, names_by_address[address],
+            copy = self.client.scatter(net, workers=[address], hash=False)  # not in the graph: it is big
+            future = self.client.submit(_Shard, copy, batch_size, blocks, names_by_address[address],
                                         workers=[address], actor=True, pure=False)
+            self.futures.append(copy)
             self.futures.append(future)
             pending.append((address, future))
         for address, future in pending:
@@ -500,22 +504,28 @@ class _Trainer:
         items = {}
         for i, (shard, block, rows) in enumerate(group):
             items.setdefault(shard, []).append((i, block, rows, step * self.accumulate + i))
-        calls = [(shard, layout.shards[shard].compute(params, work, self.drop_seed))
+        runs, i = [], 0
+        while i < len(group):  # runs of consecutive micro-batches of one worker, in order
+            shard, run = group[i][0], []
+            while i < len(group) and group[i][0] == shard:
+                run.append((i, group[i - 1][2].size if i else 0, group[i][2].size))
+                i += 1
+            runs.append((shard, run))
+        calls = [(shard, layout.shards[shard].compute(params, work, self.drop_seed,
+                                                      runs[0][1] if shard == runs[0][0] else None))
                  for shard, work in items.items()]
-        measured = {}
+        measured, acc = {}, None
         for shard, future in calls:
-            for index, batch_loss, right in self._result(future, shard, f"computing update {step + 1}"):
+            results, folded = self._result(future, shard, f"computing update {step + 1}")
+            if folded is not None:
+                acc = folded
+            for index, batch_loss, right in results:
                 measured[index] = (batch_loss, right, group[index][2].size)
         out = [measured[i] for i in range(len(group))]
         for i, (batch_loss, _, _) in enumerate(out):
             if not np.isfinite(batch_loss):
                 raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
-        acc, i = None, 0
-        while i < len(group):  # runs of consecutive micro-batches of one worker, in order
-            shard, run = group[i][0], []
-            while i < len(group) and group[i][0] == shard:
-                run.append((i, out[i - 1][2] if i else 0, out[i][2]))
-                i += 1
+        for shard, run in runs[1:]:
             acc = self._result(layout.shards[shard].fold(acc, run), shard, f"reducing update {step + 1}")
         code, hyper, state = self.buffers
         np.copyto(self.params_backup, params)

@@ -1,0 +1,115 @@
+"""Data-parallel training on Dask (:func:`fastnn.dask.fit`): when does scale-out pay?
+
+    python -m asv_benchmarks.dask                  # both tables (a few minutes on 2 cores)
+    python -m asv_benchmarks.dask --repeats 5      # more rounds
+    python -m asv_benchmarks.dask --skip-comm      # the speed-up table only
+
+Starts a ``LocalCluster`` of 2 worker PROCESSES (one thread each) and prints:
+
+1. Compute-bound: 784-1024-1024-10, float32, batch 512, accumulate 8 (one update = 8
+   micro-batches of 512). Time per update of ``fastnn.dask.fit`` on 1 and on 2 workers
+   (``workers=[...]`` of the same cluster), rounds interleaved, medians, and the speed-up;
+   the single-process ``Network.fit`` with the same options as the reference.
+2. Communication per update against the parameter count (1e3 .. 1e7): networks d-d-1
+   with one sample per micro-batch and one micro-batch per worker, so the compute is
+   negligible; the cost is the time per update of ``fastnn.dask.fit`` on 2 workers minus
+   that of ``Network.fit`` (the weights go out to every worker, the folded gradient comes
+   back through the client).
+
+Time per update: each epoch's wall time (between epoch callbacks) divided by its updates,
+the first epoch dropped (start-up), median over the rest and over the rounds.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def _per_update(fit, updates_per_epoch):
+    """Seconds per update of each epoch after the first: ``fit(callback)`` runs the fit."""
+    stamps = []
+    fit(lambda epoch, metrics: stamps.append(time.perf_counter()))
+    return [(b - a) / updates_per_epoch for a, b in zip(stamps, stamps[1:])]
+
+
+def speedup(client, workers, repeats, epochs=4, updates_per_epoch=2):
+    import fastnn
+    from fastnn import dask as fdask
+
+    sizes, batch, accumulate = [784, 1024, 1024, 10], 512, 8
+    N = batch * accumulate * updates_per_epoch
+    rng = np.random.default_rng(0)
+    X = rng.random((784, N), dtype=np.float32)
+    y = rng.integers(0, 10, N)
+    options = dict(epochs=epochs, batch_size=batch, accumulate=accumulate, verbose=0)
+    times = {"Network.fit (1 process)": [], "dask, 1 worker": [], "dask, 2 workers": []}
+    for _ in range(repeats):
+        for label in times:
+            net = fastnn.Network(sizes, loss="cce", activation="relu", seed=0)
+            if label.startswith("Network"):
+                run = lambda cb: net.fit(X, y, callbacks=[cb], optimizer=fastnn.SGD(0.01), **options)  # noqa: E731
+            else:
+                chosen = workers[:1] if "1 worker" in label else workers[:2]
+                run = lambda cb: fdask.fit(net, X, y, client=client, workers=chosen,  # noqa: E731
+                                           callbacks=[cb], optimizer=fastnn.SGD(0.01), **options)
+            times[label] += _per_update(run, updates_per_epoch)
+    print(f"\nCompute-bound: {'-'.join(map(str, sizes))} float32, batch {batch}, accumulate {accumulate} "
+          f"({repeats} rounds x {epochs - 1} epochs x {updates_per_epoch} updates, medians)")
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    for label, value in medians.items():
+        print(f"  {label:26s} {value * 1e3:8.1f} ms per update")
+    print(f"  speed-up, 2 workers over 1:  {medians['dask, 1 worker'] / medians['dask, 2 workers']:.2f}x")
+    return medians
+
+
+def communication(client, workers, repeats, epochs=4, updates_per_epoch=4):
+    import fastnn
+    from fastnn import dask as fdask
+
+    print(f"\nCommunication per update, 2 workers, float32 ({repeats} rounds, medians)")
+    print(f"  {'parameters':>10s} {'d':>5s} {'dask ms':>9s} {'local ms':>9s} {'comm ms':>9s} {'MB/update':>9s}")
+    rng = np.random.default_rng(0)
+    for d in (31, 100, 316, 1000, 3162):
+        net0 = fastnn.Network([d, d, 1], seed=0)
+        N = 2 * updates_per_epoch
+        X = rng.random((d, N), dtype=np.float32)
+        y = rng.integers(0, 2, N)
+        options = dict(epochs=epochs, batch_size=1, accumulate=2, verbose=0, optimizer="sgd")
+        dask_times, local_times = [], []
+        for _ in range(repeats):
+            net = net0.__class__([d, d, 1], seed=0)
+            dask_times += _per_update(lambda cb: fdask.fit(net, X, y, client=client, workers=workers[:2],
+                                                           callbacks=[cb], **options), updates_per_epoch)
+            net = net0.__class__([d, d, 1], seed=0)
+            local_times += _per_update(lambda cb: net.fit(X, y, callbacks=[cb], **options), updates_per_epoch)
+        t_dask, t_local = statistics.median(dask_times), statistics.median(local_times)
+        # Per update: the weights to 2 workers, two folded gradients back, one sent on.
+        megabytes = 5 * net0.n_params * 4 / 1e6
+        print(f"  {net0.n_params:10.2g} {d:5d} {t_dask * 1e3:9.2f} {t_local * 1e3:9.3f} "
+              f"{(t_dask - t_local) * 1e3:9.2f} {megabytes:9.2f}")
+
+
+def main(argv=None):
+    import warnings
+
+    import distributed
+
+    import fastnn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-comm", action="store_true")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=fastnn.TrainingWarning)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        speedup(client, workers, args.repeats)
+        if not args.skip_comm:
+            communication(client, workers, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
