@@ -21,6 +21,7 @@ the first epoch dropped (start-up), median over the rest and over the rounds.
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -103,12 +104,15 @@ def main(argv=None):
     parser.add_argument("--skip-comm", action="store_true")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=fastnn.TrainingWarning)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
+          f"(other processes take cores from the workers: compare runs at a similar load)")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
         speedup(client, workers, args.repeats)
         if not args.skip_comm:
             communication(client, workers, args.repeats)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
