@@ -45,16 +45,17 @@ def speedup(client, workers, repeats, epochs=4, updates_per_epoch=2):
     X = rng.random((784, N), dtype=np.float32)
     y = rng.integers(0, 10, N)
     options = dict(epochs=epochs, batch_size=batch, accumulate=accumulate, verbose=0)
-    times = {"Network.fit (1 process)": [], "dask, 1 worker": [], "dask, 2 workers": []}
+    runs = {"Network.fit (1 process)": None, "dask, 1 worker": workers[:1], "dask, 2 workers": workers[:2]}
+    times = {label: [] for label in runs}
     for _ in range(repeats):
-        for label in times:
+        for label, chosen in runs.items():
             net = fastnn.Network(sizes, loss="cce", activation="relu", seed=0)
-            if label.startswith("Network"):
-                run = lambda cb: net.fit(X, y, callbacks=[cb], optimizer=fastnn.SGD(0.01), **options)  # noqa: E731
-            else:
-                chosen = workers[:1] if "1 worker" in label else workers[:2]
-                run = lambda cb: fdask.fit(net, X, y, client=client, workers=chosen,  # noqa: E731
-                                           callbacks=[cb], optimizer=fastnn.SGD(0.01), **options)
+
+            def run(callback, net=net, chosen=chosen):
+                if chosen is None:
+                    return net.fit(X, y, callbacks=[callback], optimizer=fastnn.SGD(0.01), **options)
+                return fdask.fit(net, X, y, client=client, workers=chosen, callbacks=[callback],
+                                 optimizer=fastnn.SGD(0.01), **options)
             times[label] += _per_update(run, updates_per_epoch)
     print(f"\nCompute-bound: {'-'.join(map(str, sizes))} float32, batch {batch}, accumulate {accumulate} "
           f"({repeats} rounds x {epochs - 1} epochs x {updates_per_epoch} updates, medians)")
@@ -70,7 +71,8 @@ def communication(client, workers, repeats, epochs=4, updates_per_epoch=4):
     from fastnn import dask as fdask
 
     print(f"\nCommunication per update, 2 workers, float32 ({repeats} rounds, medians)")
-    print(f"  {'parameters':>10s} {'d':>5s} {'dask ms':>9s} {'local ms':>9s} {'comm ms':>9s} {'MB/update':>9s}")
+    print(f"  {'parameters':>10s} {'d':>5s} " + " ".join(f"{name:>9s}" for name in
+                                                     ("dask ms", "local ms", "comm ms", "MB/update")))
     rng = np.random.default_rng(0)
     for d in (31, 100, 316, 1000, 3162):
         net0 = fastnn.Network([d, d, 1], seed=0)

@@ -69,7 +69,8 @@ from .kernels.network import work_size
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 from .training import (History, _check_nonnegative_int, _EpochLines, _ProgressBar, _warn_if_nothing_learnt,
-                       check_callbacks, check_validation_data, check_verbose, draw_dropout_seed, sample_major)
+                       add_validation, check_callbacks, check_validation_data, check_verbose,
+                       draw_dropout_seed, notify, sample_major)
 
 __all__ = ["WorkerLostError", "fit"]
 
@@ -238,7 +239,7 @@ class _Chunked(_Layout):
         futures = {future.key: future for future in distributed.futures_of(X) + distributed.futures_of(Y)}
         x_keys = X.__dask_keys__()[0]
         y_keys = Y.__dask_keys__()[0] if Y.ndim == 2 else Y.__dask_keys__()
-        self.data = futures  # held for the fit, then dropped (not cancelled: other collections may share them)
+        self.data = futures  # held for the fit, then dropped (not cancelled: others may share them)
         holders = client.who_has([futures[key] for key in x_keys])
         self.sizes = X.chunks[1]
         self.n_samples = sum(self.sizes)
@@ -454,20 +455,14 @@ class _Trainer:
                 loss_sum, correct = 0.0, 0
                 for start in range(0, len(batches), self.accumulate):
                     group = batches[start:start + self.accumulate]
-                    for k, (batch_loss, right, m) in enumerate(self._update(group, epoch, start, history)):
+                    for batch_loss, right, m in self._update(group, epoch, start, history):
                         loss_sum += batch_loss * m
                         correct += right
                 net.epoch = epoch
                 metrics = {"loss": loss_sum / layout.n_samples, "accuracy": correct / layout.n_samples}
-                if val is not None:
-                    metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
-                        *val, names=("validation_data[0]", "validation_data[1]"))
+                add_validation(net, val, metrics)
                 history._append(epoch, metrics)
-                stop = False
-                for listener in listeners:
-                    if listener(epoch, dict(metrics)) is True:
-                        stop = True
-                if stop:
+                if notify(listeners, epoch, metrics):
                     break
         finally:
             for listener in listeners[:1]:

@@ -117,6 +117,24 @@ def draw_dropout_seed(net, seed, rng):
     return int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
 
 
+def add_validation(net, val, metrics):
+    """Add ``val_loss`` and ``val_accuracy`` on the checked ``val`` (or nothing for None)
+    to an epoch's ``metrics``."""
+    if val is not None:
+        metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
+            *val, names=("validation_data[0]", "validation_data[1]"))
+
+
+def notify(listeners, epoch, metrics):
+    """Call every listener (in order) with a copy of the epoch's metrics; True if any
+    returned True (stop training)."""
+    stop = False
+    for listener in listeners:
+        if listener(epoch, dict(metrics)) is True:
+            stop = True
+    return stop
+
+
 def check_verbose(verbose):
     """``verbose`` if it is 0, 1 or 2, else ValueError."""
     if verbose not in (0, 1, 2) or isinstance(verbose, float):
@@ -540,18 +558,12 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                 schedule.epoch_begins()
             metrics = train(epoch, 1)[0]
             net.epoch = epoch
-            if val is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
-                    *val, names=("validation_data[0]", "validation_data[1]"))
+            add_validation(net, val, metrics)
             if schedule is not None:
                 metrics["lr"] = optimizer.lr  # the rate of this epoch's updates
                 schedule.epoch_ends(epoch * N, dict(metrics))
             history._append(epoch, metrics)
-            stop = False
-            for listener in listeners:
-                if listener(epoch, dict(metrics)) is True:
-                    stop = True
-            if stop:
+            if notify(listeners, epoch, metrics):
                 break
     finally:
         if progress is not None:

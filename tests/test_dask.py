@@ -167,7 +167,8 @@ def test_killed_worker_numpy_data_finishes_with_the_same_bits(client):
 
     options = dict(epochs=3, batch_size=10, accumulate=4, verbose=0)
     with pytest.warns(fastnn.TrainingWarning, match="was lost .* go to the 1 other worker"):
-        history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[kill], **options)
+        history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[kill],
+                            **options)
     ref_history = ref.fit(X, y, optimizer=fastnn.Adam(0.01), **options)
     assert_same_fit(net, ref, history, ref_history)
 
@@ -195,20 +196,53 @@ def test_killed_worker_chunked_data_raises_with_whole_updates(client):
     assert net.optimizer.steps == steps == 10
 
 
+def test_keyboard_interrupt_mid_update_leaves_whole_updates(client, monkeypatch):
+    """Ctrl-C while the client waits for a worker (for the fold of the 4th update):
+    the network and the optimizer hold the state after the 3rd update, and the fit's actors
+    and data are released."""
+    X, y = data(np.float32, n_samples=60)
+    net = fastnn.Network([5, 7, 2], loss="cce", seed=1)
+    after = []
+    apply, result = fdask._Trainer._apply, fdask._Trainer._result
+    waits = []
+
+    def recording_apply(self, *args):
+        out = apply(self, *args)
+        after.append((net.params.copy(), net.optimizer.state.copy()))
+        return out
+
+    def interrupting_result(self, *args):
+        waits.append(1)
+        if len(waits) == 2 + 3 * 3 + 3:  # 2 start-up waits, 3 per update (2 computes, a fold): the 4th's fold
+            raise KeyboardInterrupt
+        return result(self, *args)
+
+    monkeypatch.setattr(fdask._Trainer, "_apply", recording_apply)
+    monkeypatch.setattr(fdask._Trainer, "_result", interrupting_result)
+    held = len(client.futures)
+    with pytest.raises(KeyboardInterrupt):
+        fdask.fit(net, X, y, client=client, epochs=3, batch_size=5, accumulate=2, optimizer="adam", verbose=0)
+    assert len(after) == 3 and net.optimizer.steps == 3
+    np.testing.assert_array_equal(net.params, after[-1][0])
+    np.testing.assert_array_equal(net.optimizer.state, after[-1][1])
+    assert len(client.futures) == held
+
+
 def test_bad_input_raises_before_any_update(client):
     X, y = data(np.float32, n_samples=40)
     net = fastnn.Network([5, 4, 2], loss="cce", seed=0)
     before = net.params.copy()
+    yd = da.from_array(y, chunks=10)
     with pytest.raises(ValueError, match="X"):
         fdask.fit(net, X[:4], y, client=client, verbose=0)
     with pytest.raises(ValueError, match="chunked along the features .* X.rechunk"):
-        fdask.fit(net, da.from_array(X, chunks=(2, 10)), da.from_array(y, chunks=10), client=client, verbose=0)
+        fdask.fit(net, da.from_array(X, chunks=(2, 10)), yd, client=client, verbose=0)
     with pytest.raises(ValueError, match="Y's chunks along the samples"):
-        fdask.fit(net, da.from_array(X, chunks=(5, 10)), da.from_array(y, chunks=20), client=client, verbose=0)
+        fdask.fit(net, da.from_array(X, chunks=(5, 20)), yd, client=client, verbose=0)
     bad = X.copy()
     bad[3, 27] = np.nan
     with pytest.raises(ValueError, match=r"X\[:, 20:30\] \(chunk 2\).*(NaN|finite)"):
-        fdask.fit(net, da.from_array(bad, chunks=(5, 10)), da.from_array(y, chunks=10), client=client, verbose=0)
+        fdask.fit(net, da.from_array(bad, chunks=(5, 10)), yd, client=client, verbose=0)
     with pytest.raises(ValueError, match="worker addresses"):
         fdask.fit(net, X, y, client=client, workers=["tcp://nowhere:1"], verbose=0)
     with pytest.raises(TypeError, match="client must be a distributed.Client"):
@@ -262,7 +296,8 @@ def test_incremental_partial_fit_over_blocks(client):
     ref = fastnn.FastMLPClassifier(hidden_layer_sizes=(6,), random_state=0, batch_size=10)
     for start in range(0, 120, 30):
         ref.partial_fit(X[start:start + 30], y[start:start + 30], classes=[0, 1])
-    for got, want in zip(model.estimator_.coefs_ + model.estimator_.intercepts_, ref.coefs_ + ref.intercepts_):
+    fitted = model.estimator_
+    for got, want in zip(fitted.coefs_ + fitted.intercepts_, ref.coefs_ + ref.intercepts_):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(model.predict(Xd).compute(), ref.predict(X))
 
@@ -273,8 +308,9 @@ def test_grid_search_on_the_cluster_equals_one_job(client):
 
     X, y = _classification()
     grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate_init": [0.01, 0.05]}
-    make = lambda n_jobs: GridSearchCV(fastnn.FastMLPClassifier(max_iter=15, random_state=0), grid, cv=3,  # noqa: E731
-                                       n_jobs=n_jobs)
+    def make(n_jobs):
+        return GridSearchCV(fastnn.FastMLPClassifier(max_iter=15, random_state=0), grid, cv=3, n_jobs=n_jobs)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of the short fits
         with joblib.parallel_config(backend="dask"):
