@@ -9,6 +9,8 @@
 - :mod:`~fastnn.kernels.network`: whole-network forward, backward and training step
   over flat parameter buffers
 - :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
+- :mod:`~fastnn.kernels.distributed`: one micro-batch's gradient, their ordered fold and
+  the update, for data-parallel training (:mod:`fastnn.dask`)
 - :mod:`~fastnn.kernels.checks`: cheap checks after a call (all weights finite)
 - :mod:`~fastnn.kernels.bundles`: the named bundles kernels take, and the status codes
 - :mod:`~fastnn.kernels._jit`: the JIT policy (flags, cache), defined once
