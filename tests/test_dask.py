@@ -326,6 +326,9 @@ def test_without_the_extra_import_error_says_what_to_install():
 
 
 # ------------------------------------------------------------ scikit-learn's Dask tools
+# dask_ml.model_selection's IncrementalSearchCV and HyperbandSearchCV are not tested: with
+# dask >= 2025.3 they fail inside dask-ml before any estimator is called ("Attempting to use
+# an asynchronous Client in a synchronous context of dask.compute", dask/dask-ml#1016, open).
 
 def _classification(n=120, seed=0):
     rng = np.random.default_rng(seed)
