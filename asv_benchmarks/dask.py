@@ -17,7 +17,9 @@ Starts a ``LocalCluster`` of 2 worker PROCESSES (one thread each) and prints:
    back through the client).
 
 Time per update: each epoch's wall time (between epoch callbacks) divided by its updates,
-the first epoch dropped (start-up), median over the rest and over the rounds.
+the first epoch dropped (start-up), median over the rest and over the rounds. The machine
+is shared: the script also prints the load average and the "parallel capacity" of the two
+workers (a plain busy loop on both at once against one), the most any speed-up can show.
 """
 
 import argparse
@@ -94,6 +96,23 @@ def communication(client, workers, repeats, epochs=4, updates_per_epoch=4):
               f"{(t_dask - t_local) * 1e3:9.2f} {megabytes:9.2f}")
 
 
+def _spin(_):
+    start = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
+def parallel_capacity(client, workers):
+    """How much two worker processes get done at once relative to one, right now: the same
+    busy loop on one worker, then on both (1 the machine has no core to spare, 2 ideal)."""
+    one = client.submit(_spin, 0, workers=workers[:1], pure=False).result()
+    both = client.gather([client.submit(_spin, i, workers=[address], pure=False)
+                          for i, address in enumerate(workers[:2])])
+    return 2 * one / max(both)
+
+
 def main(argv=None):
     import warnings
 
@@ -111,7 +130,10 @@ def main(argv=None):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        print(f"parallel capacity of the 2 workers now (a busy loop on both at once): "
+              f"{parallel_capacity(client, workers):.2f}x")
         speedup(client, workers, args.repeats)
+        print(f"parallel capacity after: {parallel_capacity(client, workers):.2f}x")
         if not args.skip_comm:
             communication(client, workers, args.repeats)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
