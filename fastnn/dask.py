@@ -509,10 +509,14 @@ class _Trainer:
         calls = [(shard, layout.shards[shard].compute(params, work, self.drop_seed,
                                                       runs[0][1] if shard == runs[0][0] else None))
                  for shard, work in items.items()]
-        measured, acc = {}, None
-        for shard, future in calls:
+        measured, acc, folding = {}, None, None
+        for shard, future in calls:  # the first run's worker first (the order of items)
             results, folded = self._result(future, shard, f"computing update {step + 1}")
-            if folded is not None:
+            if folded is not None and len(runs) > 1:
+                # Sent on at once: it travels while the next worker may still compute (its
+                # actor runs one call at a time, so the fold follows the computation).
+                folding = layout.shards[runs[1][0]].fold(folded, runs[1][1])
+            elif folded is not None:
                 acc = folded
             for index, batch_loss, right in results:
                 measured[index] = (batch_loss, right, group[index][2].size)
@@ -520,8 +524,9 @@ class _Trainer:
         for i, (batch_loss, _, _) in enumerate(out):
             if not np.isfinite(batch_loss):
                 raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
-        for shard, run in runs[1:]:
-            acc = self._result(layout.shards[shard].fold(acc, run), shard, f"reducing update {step + 1}")
+        for k, (shard, run) in enumerate(runs[1:]):
+            future = folding if k == 0 else layout.shards[shard].fold(acc, run)
+            acc = self._result(future, shard, f"reducing update {step + 1}")
         code, hyper, state = self.buffers
         np.copyto(self.params_backup, params)
         np.copyto(self.state_backup, state)

@@ -225,16 +225,18 @@ def test_killed_worker_numpy_data_finishes_with_the_same_bits(client):
 
 def test_killed_worker_chunked_data_raises_with_whole_updates(client):
     X, y = data(np.float32, n_inputs=8, n_samples=200)
-    Xd = da.from_array(X, chunks=(8, 50))
-    yd = da.from_array(y, chunks=50)
+    Xd = da.from_array(X, chunks=(8, 50)).persist()
+    yd = da.from_array(y, chunks=50).persist()
+    distributed.wait([Xd, yd])
+    holder = client.who_has(distributed.futures_of(Xd))[Xd.__dask_keys__()[0][0]][0]  # of chunk 0
+    victim = _pids(client)[holder]
     net = fastnn.Network([8, 16, 2], loss="cce", seed=3)
-    pids = _pids(client)
     kept = []
 
     def kill(epoch, metrics):
         kept.append((net.params.copy(), net.optimizer.state.copy(), net.optimizer.steps))
         if epoch == 2:
-            os.kill(sorted(pids.items())[0][1], signal.SIGKILL)
+            os.kill(victim, signal.SIGKILL)
 
     with pytest.raises(fdask.WorkerLostError, match=r"was lost .*X\[:, \d+:\d+\] \(chunk \d\).* after 10 "
                                                     r"whole update"):
