@@ -19,7 +19,8 @@ Starts a ``LocalCluster`` of 2 worker PROCESSES (one thread each) and prints:
 Time per update: each epoch's wall time (between epoch callbacks) divided by its updates,
 the first epoch dropped (start-up), median over the rest and over the rounds. The machine
 is shared: the script also prints the load average and the "parallel capacity" of the two
-workers (a plain busy loop on both at once against one), the most any speed-up can show.
+workers (the same matrix products on both at once against one), about the most any speed-up
+can show at that moment.
 """
 
 import argparse
@@ -49,7 +50,9 @@ def speedup(client, workers, repeats, epochs=4, updates_per_epoch=2):
     options = dict(epochs=epochs, batch_size=batch, accumulate=accumulate, verbose=0)
     runs = {"Network.fit (1 process)": None, "dask, 1 worker": workers[:1], "dask, 2 workers": workers[:2]}
     times = {label: [] for label in runs}
+    rounds = []  # per round: (parallel capacity, speed-up 2 workers over 1)
     for _ in range(repeats):
+        capacity = parallel_capacity(client, workers)
         for label, chosen in runs.items():
             net = fastnn.Network(sizes, loss="cce", activation="relu", seed=0)
 
@@ -59,12 +62,16 @@ def speedup(client, workers, repeats, epochs=4, updates_per_epoch=2):
                 return fdask.fit(net, X, y, client=client, workers=chosen, callbacks=[callback],
                                  optimizer=fastnn.SGD(0.01), **options)
             times[label] += _per_update(run, updates_per_epoch)
+        one, two = (statistics.median(times[label][-(epochs - 1):]) for label in list(runs)[1:])
+        rounds.append((capacity, one / two))
     print(f"\nCompute-bound: {'-'.join(map(str, sizes))} float32, batch {batch}, accumulate {accumulate} "
           f"({repeats} rounds x {epochs - 1} epochs x {updates_per_epoch} updates, medians)")
     medians = {label: statistics.median(values) for label, values in times.items()}
     for label, value in medians.items():
         print(f"  {label:26s} {value * 1e3:8.1f} ms per update")
     print(f"  speed-up, 2 workers over 1:  {medians['dask, 1 worker'] / medians['dask, 2 workers']:.2f}x")
+    print("  per round (parallel capacity before it -> speed-up): "
+          + ", ".join(f"{capacity:.2f}x -> {ratio:.2f}x" for capacity, ratio in rounds))
     return medians
 
 
@@ -96,19 +103,21 @@ def communication(client, workers, repeats, epochs=4, updates_per_epoch=4):
               f"{(t_dask - t_local) * 1e3:9.2f} {megabytes:9.2f}")
 
 
-def _spin(_):
+def _products(_):
+    """Seconds for 10 float32 products of 1024 x 1024 (one BLAS thread in a worker)."""
+    a = np.ones((1024, 1024), dtype=np.float32)
+    a @ a
     start = time.perf_counter()
-    total = 0
-    for i in range(5_000_000):
-        total += i
+    for _ in range(10):
+        a @ a
     return time.perf_counter() - start
 
 
 def parallel_capacity(client, workers):
     """How much two worker processes get done at once relative to one, right now: the same
-    busy loop on one worker, then on both (1 the machine has no core to spare, 2 ideal)."""
-    one = client.submit(_spin, 0, workers=workers[:1], pure=False).result()
-    both = client.gather([client.submit(_spin, i, workers=[address], pure=False)
+    matrix products on one worker, then on both (1: no core to spare, 2: two free cores)."""
+    one = client.submit(_products, 0, workers=workers[:1], pure=False).result()
+    both = client.gather([client.submit(_products, i, workers=[address], pure=False)
                           for i, address in enumerate(workers[:2])])
     return 2 * one / max(both)
 
@@ -130,10 +139,7 @@ def main(argv=None):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-        print(f"parallel capacity of the 2 workers now (a busy loop on both at once): "
-              f"{parallel_capacity(client, workers):.2f}x")
         speedup(client, workers, args.repeats)
-        print(f"parallel capacity after: {parallel_capacity(client, workers):.2f}x")
         if not args.skip_comm:
             communication(client, workers, args.repeats)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -60,7 +60,7 @@ import warnings
 import numpy as np
 
 from . import threads as _threads
-from ._validation import check_positive_float, check_positive_int, check_seed
+from ._validation import check_positive_int, check_seed
 from .callbacks import Callback
 from .errors import TrainingWarning, training_diverged
 from .kernels import distributed as kdist
@@ -338,7 +338,7 @@ _LOST = (OSError, distributed.comm.CommClosedError, distributed.client.FutureCan
 
 
 def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accumulate=1, optimizer="sgd",
-        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1, timeout=None):
+        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1):
     """Train ``net`` data-parallel on Dask workers; the result of ``net.fit`` bit for bit.
 
     Parameters
@@ -360,8 +360,6 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
         the result equals ``net.fit(X, Y, accumulate=accumulate, ...)`` with the same
         options bitwise (weights, optimizer state, history). ``verbose`` also reports the
         workers' start-up (loading or compiling the kernels), which ``fit`` waits for.
-    timeout : float, optional
-        Seconds to wait for one call to a worker before treating it as lost (default: no limit).
 
     Returns
     -------
@@ -386,15 +384,13 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
         raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
     check_verbose(verbose)
     callbacks = check_callbacks(callbacks)
-    if timeout is not None:
-        timeout = check_positive_float(timeout, "timeout")
     val = check_validation_data(net, validation_data)
     rng = check_seed(seed)
     drop_seed = draw_dropout_seed(net, seed, rng)
     chunked = isinstance(X, da.Array) or isinstance(Y, da.Array)
     layout = (_Chunked if chunked else _Replicated)(client, net, X, Y, batch_size, addresses)
     try:
-        trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed, timeout)
+        trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed)
         trainer.warm_up(verbose)
         history = trainer.train(epochs, rng if shuffle else None, val, callbacks, verbose)
     finally:
@@ -407,9 +403,9 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
 class _Trainer:
     """The update loop on the client: draws, sends, folds in order, applies."""
 
-    def __init__(self, net, optimizer, layout, accumulate, drop_seed, timeout):
+    def __init__(self, net, optimizer, layout, accumulate, drop_seed):
         self.net, self.optimizer, self.layout = net, optimizer, layout
-        self.accumulate, self.drop_seed, self.timeout = accumulate, drop_seed, timeout
+        self.accumulate, self.drop_seed = accumulate, drop_seed
         self.buffers = optimizer.kernel_buffers(net)
         self.params_backup = np.empty_like(net.params)
         self.state_backup = np.empty_like(self.buffers.state)
@@ -419,7 +415,7 @@ class _Trainer:
 
     def _result(self, future, shard, what):
         try:
-            return future.result(timeout=self.timeout)
+            return future.result()
         except _LOST as error:
             address = self.layout.addresses[shard]
             blocks = self.layout.names[shard] if self.layout.names[shard][0] is not None else ["a copy"]

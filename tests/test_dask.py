@@ -192,14 +192,21 @@ def test_chunks_stay_on_their_workers(client):
         layout.release()
 
 
-def test_verbose_reports_start_up_and_epochs(client, capsys):
+def test_verbose_reports_start_up_and_epochs_and_callbacks_get_the_network(client, capsys, tmp_path):
     X, y = data(np.float32)
     net = fastnn.Network([5, 7, 2], loss="cce", seed=1)
-    fdask.fit(net, X, y, client=client, epochs=2, batch_size=8, accumulate=2, verbose=2)
+    checkpoint = fastnn.callbacks.ModelCheckpoint(str(tmp_path / "net-{epoch}.npz"))
+    fdask.fit(net, X, y, client=client, epochs=2, batch_size=8, accumulate=2, verbose=2,
+              callbacks=[checkpoint], optimizer="adam")
     out = capsys.readouterr().out
     assert "2 worker(s) loading (or compiling) the kernels" in out
     assert "workers ready in" in out
     assert "epoch 2/2" in out
+    assert [os.path.basename(path) for path in checkpoint.saved] == ["net-1.npz", "net-2.npz"]
+    saved = fastnn.load(checkpoint.saved[-1])
+    np.testing.assert_array_equal(saved.params, net.params)
+    np.testing.assert_array_equal(saved.optimizer.state, net.optimizer.state)
+    assert saved.epoch == net.epoch == 2
 
 
 def _pids(client):
