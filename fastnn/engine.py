@@ -24,6 +24,10 @@ from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE,
 from .kernels.network import work_size
 
 
+_CONSTANT_RATE = np.empty(0, dtype=np.float64)
+"""The epoch kernel's ``rates`` when every update uses the optimizer's ``lr``."""
+
+
 class Divergence(NamedTuple):
     """Where a run of epochs stopped on a NaN or infinite value."""
 
@@ -114,6 +118,13 @@ class EpochEngine:
         self._drop = (net.dropout_rates, int(dropout_seed))
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
+        self.updates_per_epoch = -(-self.batches_per_epoch // micro_batches)
+        self.rates = _CONSTANT_RATE
+
+    def set_rates(self, rates):
+        """The learning rate of each update of the next runs, in order (a per-step schedule;
+        at least as many as they make), or None: the optimizer's ``lr`` for every update."""
+        self.rates = _CONSTANT_RATE if rates is None else np.ascontiguousarray(rates, dtype=np.float64)
 
     def warm_up(self):
         """Compile (or load from the cache) the epoch kernel: a call that trains nothing
@@ -193,4 +204,4 @@ class EpochEngine:
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
         EpochOpt, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
-                self.counts, *self._drop)
+                self.counts, *self._drop, self.rates)

@@ -21,7 +21,7 @@ import numpy as np
 from ._jit import kernel
 from .bundles import LOSS_NOT_FINITE, OK, PARAMS_NOT_FINITE
 from .network import N_OUT, carve, network_backward, network_loss, output_offset
-from .optimizers import epoch_update
+from .optimizers import LR, epoch_update
 from .regularization import scale_add_l2
 from .views import borrow2d, view2d
 
@@ -76,7 +76,7 @@ def count_correct(A, Y):
 @kernel
 def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
-                 drop_seed):
+                 drop_seed, rates):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
@@ -117,6 +117,11 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
         With ``drop_rates``: micro-batch i of the group of update t (1-based) uses the
         masks of ``(drop_seed, (t - 1) * micro_batches + i)``
         (:mod:`fastnn.kernels.dropout`), so a resumed fit draws the same masks.
+    rates : float64 ndarray of shape (U,)
+        Read: empty for a constant learning rate (``hyper``'s); else the learning rate of
+        each update of this call, in order (a per-step schedule): update ``u`` (0-based,
+        counted from this call's first) uses ``rates[u]`` (``U`` >= the call's updates),
+        and ``hyper``'s rate is left at the last one used.
 
     Returns
     -------
@@ -154,17 +159,19 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
     data = (Xs, Ys)
     E = perms.shape[0]
     batch = 0
+    first_step = step
     for e in range(E):
         last_stop = stop if e == E - 1 else -1
         if alpha is None:
             loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
                                                             micro_batches, None, perms[e], last_stop,
-                                                            step, work, drop_rates, drop_seed)
+                                                            step, work, drop_rates, drop_seed, rates,
+                                                            first_step)
         else:
             loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
                                                             micro_batches, (alpha, grad_scale, loss_scale),
                                                             perms[e], last_stop, step, work, drop_rates,
-                                                            drop_seed)
+                                                            drop_seed, rates, first_step)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -174,9 +181,10 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
 
 @kernel
 def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, stop, step, work,
-           drop_rates, drop_seed):
+           drop_rates, drop_seed, rates, first_step):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
-    (negative: all). Returns ``(loss_sum, correct, status, batch, step)``.
+    (negative: all); ``first_step`` is the step count when the call began (``rates[0]`` is
+    its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``.
 
     ``penalty`` is None or ``(alpha, grad_scale, loss_scale)``: Numba prunes the branches
     of ``penalty is None`` before typing, so plain training does not compile the L2 step."""
@@ -231,6 +239,8 @@ def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, st
                     return loss_sum, correct, LOSS_NOT_FINITE, k, step
         loss_sum += batch_loss * m
         if (k + 1) % accumulate == 0 or k == n_batches - 1:
+            if rates.size > 0:
+                hyper[LR] = rates[step - first_step]  # epoch_update reads the rate from hyper
             step += 1
             check = epoch_update(params, grads, hyper, state, step, m / group_samples)
             if not np.isfinite(check):
