@@ -64,6 +64,7 @@ from ._validation import check_positive_int, check_seed
 from .callbacks import Callback
 from .errors import TrainingWarning, training_diverged
 from .kernels import distributed as kdist
+from .kernels import optimizers as kopt
 from .kernels import training as ktrain
 from .kernels.network import work_size
 from .notices import caller_stacklevel
@@ -406,9 +407,11 @@ class _Trainer:
     def __init__(self, net, optimizer, layout, accumulate, drop_seed):
         self.net, self.optimizer, self.layout = net, optimizer, layout
         self.accumulate, self.drop_seed = accumulate, drop_seed
-        self.buffers = optimizer.kernel_buffers(net)
+        buffers = optimizer.kernel_buffers(net)
+        self.state = buffers.state  # the flat state, and the epoch kernel's view of it:
+        self.epoch_opt = kopt.epoch_opt(buffers)
         self.params_backup = np.empty_like(net.params)
-        self.state_backup = np.empty_like(self.buffers.state)
+        self.state_backup = np.empty_like(self.state)
         self.updates = 0
         self.lost = set()  # actors whose worker was lost
         net.optimizer = optimizer
@@ -523,10 +526,10 @@ class _Trainer:
         for k, (shard, run) in enumerate(runs[1:]):
             future = folding if k == 0 else layout.shards[shard].fold(acc, run)
             acc = self._result(future, shard, f"reducing update {step + 1}")
-        code, hyper, state = self.buffers
+        state = self.state
         np.copyto(self.params_backup, params)
         np.copyto(self.state_backup, state)
-        check = kdist.apply_update(params, acc, code, hyper, state, step + 1, out[-1][2],
+        check = kdist.apply_update(params, acc, *self.epoch_opt, step + 1, out[-1][2],
                                    sum(m for _, _, m in out))
         net.buffers_changed()
         if not np.isfinite(check):

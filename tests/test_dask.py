@@ -41,6 +41,7 @@ WARM_CACHE = """
 import numpy as np, fastnn
 from fastnn.dask import _Shard
 from fastnn.kernels import distributed as kdist
+from fastnn.kernels import optimizers as kopt
 for dtype in (np.float32, np.float64):
     X = np.random.default_rng(0).normal(size=(3, 8)).astype(dtype)
     net = fastnn.Network([3, 4, 2], loss="cce", dtype=dtype)
@@ -49,8 +50,8 @@ for dtype in (np.float32, np.float64):
     shard = _Shard(net, 4, [(X, np.arange(8) % 2)], ["X"])
     rows = np.arange(4, dtype=np.int64)
     _, acc = shard.compute(net.params, [(0, 0, rows, 0), (1, 0, rows, 1)], 0, [(0, 0, 4), (1, 4, 3)])
-    code, hyper, state = fastnn.Adam().kernel_buffers(net)
-    kdist.apply_update(net.params, acc, code, hyper, state, 1, 4, 8)
+    for optimizer in (fastnn.SGD(0.1), fastnn.SGD(0.1, momentum=0.9), fastnn.Adam()):
+        kdist.apply_update(net.params, acc, *kopt.epoch_opt(optimizer.kernel_buffers(net)), 1, 4, 8)
 """
 
 
@@ -169,8 +170,8 @@ def test_chunked_data_same_bits_for_1_2_3_workers(cluster, client):
     # ...and one short batch of 2 at the very end, as in net.fit.
     history = fdask.fit(net, Xw, da.from_array(y, chunks=((48, 40, 42),)), client=client,
                         optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
-    ref, ref_history = reference_fit(client, fastnn.Network([6, 9, 3], loss="cce", seed=4),
-                                     X.astype(np.float32), y, optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
+    ref, ref_history = reference_fit(client, fastnn.Network([6, 9, 3], loss="cce", seed=4), X.astype(np.float32),
+                                     y, optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
     assert_same_fit(net, ref, history, ref_history)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._jit import kernel
 from .network import carve, network_backward, network_loss
-from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
+from .optimizers import epoch_update
 from .training import count_correct, output_view
 from .views import borrow2d
 
@@ -97,7 +97,7 @@ def fold_gradient(acc, grad, previous_m, m):
 
 
 @kernel
-def apply_update(params, grads, code, hyper, state, step, m_last, group_samples):
+def apply_update(params, grads, hyper, state, step, m_last, group_samples):
     """One optimizer update from a folded group gradient, as the epoch kernel applies it.
 
     Parameters
@@ -106,8 +106,9 @@ def apply_update(params, grads, code, hyper, state, step, m_last, group_samples)
         Updated in place.
     grads : ndarray of shape (p,)
         Read: the fold of the group (:func:`fold_gradient`).
-    code, hyper, state : OptBuffers
-        ``state`` updated in place.
+    hyper, state : EpochOpt
+        The optimizer as the epoch kernel takes it (:func:`~fastnn.kernels.optimizers.epoch_opt`;
+        the type of ``state`` selects the update); ``state`` updated in place.
     step : int
         The 1-based number of this update (Adam's ``t``).
     m_last, group_samples : int
@@ -117,9 +118,7 @@ def apply_update(params, grads, code, hyper, state, step, m_last, group_samples)
     Returns
     -------
     float
-        Finite when every updated parameter is finite (the optimizer kernels' check).
+        0.0 when every updated parameter is finite, NaN otherwise
+        (:func:`~fastnn.kernels.optimizers.epoch_update`, the epoch kernel's update).
     """
-    plain_sgd = code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
-    if plain_sgd and m_last == group_samples:
-        return sgd_plain_update(params, grads, hyper[LR], m_last / group_samples)
-    return optimizer_update(params, grads, code, hyper, state, step, m_last / group_samples)
+    return epoch_update(params, grads, hyper, state, step, m_last / group_samples)
