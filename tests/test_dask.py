@@ -170,8 +170,9 @@ def test_chunked_data_same_bits_for_1_2_3_workers(cluster, client):
     # ...and one short batch of 2 at the very end, as in net.fit.
     history = fdask.fit(net, Xw, da.from_array(y, chunks=((48, 40, 42),)), client=client,
                         optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
-    ref, ref_history = reference_fit(client, fastnn.Network([6, 9, 3], loss="cce", seed=4), X.astype(np.float32),
-                                     y, optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
+    fresh = fastnn.Network([6, 9, 3], loss="cce", seed=4)
+    ref, ref_history = reference_fit(client, fresh, X.astype(np.float32), y,
+                                     optimizer=fastnn.SGD(0.1, momentum=0.9), **options)
     assert_same_fit(net, ref, history, ref_history)
 
 
