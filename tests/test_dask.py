@@ -134,9 +134,10 @@ def test_blas_sized_network_with_short_last_batch(client, dtype):
     samples in batches of 40 (the last of 21), bce with one output, Adam and dropout."""
     X, y = data(dtype, n_inputs=30, n_samples=301)
     net = fastnn.Network([30, 64, 1], dtype=dtype, seed=2, dropout=0.2)
-    options = dict(epochs=2, batch_size=40, accumulate=3, seed=3, verbose=0)
-    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.Adam(lr=0.01), **options)
-    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(lr=0.01), **options)
+    options = dict(epochs=2, batch_size=40, accumulate=3, seed=3)
+    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.Adam(lr=0.01), verbose=0, **options)
+    # verbose=1 (the progress bar) changes nothing in the training
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(lr=0.01), verbose=1, **options)
     assert_same_fit(net, ref, history, ref_history)
 
 
