@@ -416,23 +416,36 @@ class _Trainer:
         self.lost = set()  # actors whose worker was lost
         net.optimizer = optimizer
 
+    def _call(self, shard, what, method, *args):
+        """Call ``method`` of actor ``shard``; its future. A worker known to be lost raises
+        :class:`WorkerLostError` here already (Dask refuses calls to its actor)."""
+        try:
+            return getattr(self.layout.shards[shard], method)(*args)
+        except RuntimeError as error:
+            if "Worker holding Actor was lost" not in str(error):  # distributed.Actor's message
+                raise
+            raise self._lost(shard, what, error) from error
+
     def _result(self, future, shard, what):
         try:
             return future.result()
         except _LOST as error:
-            address = self.layout.addresses[shard]
-            blocks = self.layout.names[shard] if self.layout.names[shard][0] is not None else ["a copy"]
-            raise WorkerLostError(
-                f"worker {address} was lost while {what} ({type(error).__name__}: {error}), and with it "
-                f"{', '.join(blocks)} of the data; the network holds the weights after {self.updates} whole "
-                f"update(s) of this fit, none half-applied. Fit again (on the remaining workers: "
-                f"workers=[...]) to continue", address, shard, self.updates) from error
+            raise self._lost(shard, what, error) from error
+
+    def _lost(self, shard, what, error):
+        address = self.layout.addresses[shard]
+        blocks = self.layout.names[shard] if self.layout.names[shard][0] is not None else ["a copy"]
+        return WorkerLostError(
+            f"worker {address} was lost while {what} ({type(error).__name__}: {error}), and with it "
+            f"{', '.join(blocks)} of the data; the network holds the weights after {self.updates} whole "
+            f"update(s) of this fit, none half-applied. Fit again (on the remaining workers: "
+            f"workers=[...]) to continue", address, shard, self.updates)
 
     def warm_up(self, verbose):
         if verbose:
             print(f"fastnn.dask: {len(self.layout.shards)} worker(s) loading (or compiling) the kernels...",
                   flush=True)
-        futures = [shard.warm_up() for shard in self.layout.shards]
+        futures = [self._call(i, "loading the kernels", "warm_up") for i in range(len(self.layout.shards))]
         seconds = [self._result(future, i, "loading the kernels") for i, future in enumerate(futures)]
         if verbose:
             print(f"fastnn.dask: workers ready in {max(seconds):.1f} s; training", flush=True)
@@ -492,7 +505,7 @@ class _Trainer:
 
     def _apply(self, group, epoch, start, history):
         """:meth:`_update` on the micro-batches placed on workers."""
-        net, optimizer, layout = self.net, self.optimizer, self.layout
+        net, optimizer = self.net, self.optimizer
         params = net.params
         step = optimizer.steps
         items = {}
@@ -505,16 +518,20 @@ class _Trainer:
                 run.append((i, group[i - 1][2].size if i else 0, group[i][2].size))
                 i += 1
             runs.append((shard, run))
-        calls = [(shard, layout.shards[shard].compute(params, work, self.drop_seed,
-                                                      runs[0][1] if shard == runs[0][0] else None))
+        computing, reducing = f"computing update {step + 1}", f"reducing update {step + 1}"
+        calls = [(shard, self._call(shard, computing, "compute", params, work, self.drop_seed,
+                                    runs[0][1] if shard == runs[0][0] else None))
                  for shard, work in items.items()]
+        state = self.state
+        np.copyto(self.params_backup, params)  # while the workers compute
+        np.copyto(self.state_backup, state)
         measured, acc, folding = {}, None, None
         for shard, future in calls:  # the first run's worker first (the order of items)
-            results, folded = self._result(future, shard, f"computing update {step + 1}")
+            results, folded = self._result(future, shard, computing)
             if folded is not None and len(runs) > 1:
                 # Sent on at once: it travels while the next worker may still compute (its
                 # actor runs one call at a time, so the fold follows the computation).
-                folding = layout.shards[runs[1][0]].fold(folded, runs[1][1])
+                folding = self._call(runs[1][0], reducing, "fold", folded, runs[1][1])
             elif folded is not None:
                 acc = folded
             for index, batch_loss, right in results:
@@ -524,11 +541,8 @@ class _Trainer:
             if not np.isfinite(batch_loss):
                 raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
         for k, (shard, run) in enumerate(runs[1:]):
-            future = folding if k == 0 else layout.shards[shard].fold(acc, run)
-            acc = self._result(future, shard, f"reducing update {step + 1}")
-        state = self.state
-        np.copyto(self.params_backup, params)
-        np.copyto(self.state_backup, state)
+            future = folding if k == 0 else self._call(shard, reducing, "fold", acc, run)
+            acc = self._result(future, shard, reducing)
         check = kdist.apply_update(params, acc, *self.epoch_opt, step + 1, out[-1][2],
                                    sum(m for _, _, m in out))
         net.buffers_changed()
