@@ -99,6 +99,7 @@ class _Shard:
         self.work = np.empty(work_size(net.kernel_buffers.layout, batch_size, True), dtype=net.dtype)
         self.grads = {}
         self.spare = []
+        self.sent = None
 
     def warm_up(self):
         """Load the kernels from Numba's cache (or compile them): one micro-batch of one sample
@@ -121,6 +122,9 @@ class _Shard:
         net_params, _, layout, loss = self.net.kernel_buffers
         np.copyto(net_params, params)
         self.grads.clear()
+        if self.sent is not None:  # the fold returned last time has reached the client: it sent
+            self.spare.append(self.sent)  # these weights after receiving every fold of that update
+            self.sent = None
         out = []
         with _threads.training_threads(self.net.product_size(self.batch_size), len(items)):
             for index, block, rows, drop_step in items:
@@ -131,7 +135,10 @@ class _Shard:
                     self.net.dropout_rates, drop_seed, drop_step)
                 self.grads[index] = grad
                 out.append((index, float(batch_loss), int(correct)))
-        return out, (None if first_run is None else self.fold(None, first_run))
+        if first_run is None:
+            return out, None
+        self.sent = self.fold(None, first_run)
+        return out, self.sent
 
     def fold(self, acc, run):
         """Fold the kept gradients of ``run`` (``(index, previous_m, m)`` each, in micro-batch
