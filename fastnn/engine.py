@@ -70,6 +70,11 @@ class EpochEngine:
     dropout_seed : int, default 0
         Keys the dropout masks of a network with dropout (``net.dropout_rates``), with
         the update count: the same seed and step give the same masks.
+    sample_weight : float64 ndarray of shape (N,), optional
+        Weight of each sample in the loss and its gradient (:mod:`fastnn.kernels.weights`).
+    weight_by_sum : bool, default False
+        True: scikit-learn's convention (a batch's loss is its weighted average, the
+        penalty divides by the batch's weight sum); False: Keras' (``sum w l / m``).
 
     Notes
     -----
@@ -81,7 +86,7 @@ class EpochEngine:
     """
 
     def __init__(self, net, optimizer, Xs, Ys, batch_size, micro_batches=1, penalty=None,
-                 max_epochs_per_call=1, dropout_seed=0):
+                 max_epochs_per_call=1, dropout_seed=0, sample_weight=None, weight_by_sum=False):
         self.net = net
         self.optimizer = optimizer
         self.data = Data(Xs, Ys)
@@ -108,7 +113,10 @@ class EpochEngine:
         self._state = opt_buffers.state
         self._fixed = (*buffers, *opt_buffers, *self.data, batch_size, micro_batches)
         self._penalty = tuple(self.penalty)
-        self._drop = (net.dropout_rates, int(dropout_seed))
+        self._tail = (net.dropout_rates, int(dropout_seed))  # dropout, then the weights if any
+        if sample_weight is not None:
+            weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+            self._tail += ((weights, np.empty(batch_size, dtype=np.float64), bool(weight_by_sum)),)
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
 
@@ -190,4 +198,4 @@ class EpochEngine:
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
         OptBuffers, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
-                self.counts, *self._drop)
+                self.counts, *self._tail)

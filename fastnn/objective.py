@@ -39,6 +39,10 @@ class FullBatchObjective:
     grad_scale, loss_scale : float
         Factors on the data gradient and on the data loss (turning fastnn's loss into
         scikit-learn's, see ``_loss_scales`` in :mod:`fastnn.sklearn`).
+    sample_weight : ndarray of shape (N,), optional
+        scikit-learn's sample weights ``w``: the mean loss becomes ``sum w_i l_i / sum w`` and
+        the penalty divides by ``sum w`` instead of N (:mod:`fastnn.kernels.weights`, with
+        ``ws = N w / sum w``).
 
     Attributes
     ----------
@@ -51,7 +55,7 @@ class FullBatchObjective:
     gradient is ``sum_c (m_c / N) dJ_c``; ``dW += alpha W / N`` for every weight.
     """
 
-    def __init__(self, net, Xs, Ys, alpha, grad_scale=1.0, loss_scale=1.0):
+    def __init__(self, net, Xs, Ys, alpha, grad_scale=1.0, loss_scale=1.0, sample_weight=None):
         self.net = net
         self.Xs, self.Ys = Xs, Ys
         self.n_samples = N = Xs.shape[0]
@@ -67,6 +71,12 @@ class FullBatchObjective:
         self.total = np.empty(buffers.params.size, dtype=np.float64)
         self.blas_work = net.product_size(chunk)
         self.calls = 0
+        self.divisor = float(N)
+        self.ws = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            self.divisor = float(weights.sum())
+            self.ws = np.ascontiguousarray(weights * (N / self.divisor))
         notices.announce_compilation(knet.network_backward)
 
     def __call__(self, theta):
@@ -95,8 +105,14 @@ class FullBatchObjective:
                     X = self.Xs[start:stop].T  # (n_0, m), F-contiguous: a free view
                     Y = self.Ys[start:stop].T
                     acts, z_out, delta, _, _, scratch = knet.work_views(self.work, layout, m, True)
-                    data_loss += knet.network_loss(params, layout, loss, X, Y, acts, z_out) * m
-                    knet.network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False)
+                    if self.ws is None:
+                        data_loss += knet.network_loss(params, layout, loss, X, Y, acts, z_out) * m
+                        knet.network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False)
+                    else:
+                        ws = self.ws[start:stop]
+                        data_loss += knet.network_loss(params, layout, loss, X, Y, acts, z_out, None, ws) * m
+                        knet.network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False,
+                                              None, ws)
                     if start == 0:
                         np.multiply(grads, m / N, out=total)
                     else:
@@ -107,8 +123,9 @@ class FullBatchObjective:
         if self.grad_scale != 1.0:
             total *= self.grad_scale
         squares = 0.0
+        divisor = self.divisor
         for weights in self.weights:
             W = params[weights]
             squares += float(np.dot(W, W))
-            total[weights] += (self.alpha / N) * W
-        return value + 0.5 * self.alpha * squares / N, total
+            total[weights] += (self.alpha / divisor) * W
+        return value + 0.5 * self.alpha * squares / divisor, total

@@ -26,7 +26,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import export
 from . import threads as _threads
@@ -240,7 +240,7 @@ class _BaseFastMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and ``y``: epochs of mini-batch updates until convergence.
 
         Parameters
@@ -250,12 +250,16 @@ class _BaseFastMLP(BaseEstimator):
         y : array_like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
             real-valued targets (regressor).
+        sample_weight : array_like of shape (n_samples,), optional
+            Weight of each sample, as scikit-learn's MLP uses it: each batch's loss is the
+            weighted average of its samples' losses, the L2 penalty divides by the batch's
+            weight sum, and the early-stopping validation score is weighted.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _check_solver(self):
         """True for a stochastic solver, else AttributeError: ``partial_fit`` exists only
@@ -270,7 +274,7 @@ class _BaseFastMLP(BaseEstimator):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         return np.random.default_rng(seed)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         params = self._check_params()
         first_pass = "_net" not in self.__dict__ or (not params["warm_start"] and not incremental)
         if incremental and params["early_stopping"]:
@@ -283,6 +287,8 @@ class _BaseFastMLP(BaseEstimator):
             dtype = self._net.dtype
         X, Y = self._validate_input(X, y, dtype, incremental, reset=first_pass)
         params["dtype"] = X.dtype
+        if sample_weight is not None:  # scikit-learn's checks and messages, in float64
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         sizes = [X.shape[1]] + params["hidden_layer_sizes"] + [Y.shape[1]]
         rng = self._random_generator()
         if first_pass:
@@ -300,9 +306,9 @@ class _BaseFastMLP(BaseEstimator):
                     f"with warm_start=False to start a new network"
                 )
         if params["solver"] == "lbfgs":
-            self._fit_lbfgs(X, Y, params)
+            self._fit_lbfgs(X, Y, params, sample_weight)
         else:
-            self._fit_stochastic(X, Y, params, rng, incremental)
+            self._fit_stochastic(X, Y, params, rng, incremental, sample_weight)
         if not np.isfinite(self._net.params).all():
             raise ValueError(f"{NON_FINITE} Scale the inputs (e.g. StandardScaler) or lower "
                              f"learning_rate_init")
@@ -349,12 +355,12 @@ class _BaseFastMLP(BaseEstimator):
         return Adam(params["learning_rate_init"], betas=(params["beta_1"], params["beta_2"]),
                     eps=params["epsilon"])
 
-    def _fit_lbfgs(self, X, Y, params):
+    def _fit_lbfgs(self, X, Y, params, sample_weight=None):
         """scikit-learn's "lbfgs": SciPy's L-BFGS-B on the full-batch objective, with
         ``maxiter=max_iter``, ``maxfun=max_fun`` and ``gtol=tol``."""
         net = self._net
         loss_scale, grad_scale = self._loss_scales()
-        objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale)
+        objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale, sample_weight)
         with _threads.for_call(params["threads"]):
             result = scipy.optimize.minimize(
                 objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
@@ -376,7 +382,7 @@ class _BaseFastMLP(BaseEstimator):
                         "    https://scikit-learn.org/stable/modules/preprocessing.html")
             warnings.warn(message, ConvergenceWarning, stacklevel=4)
 
-    def _fit_stochastic(self, X, Y, params, rng, incremental):
+    def _fit_stochastic(self, X, Y, params, rng, incremental, sample_weight=None):
         net = self._net
         if not incremental or self.__dict__.get("_optimizer") is None:
             self._optimizer = self._make_optimizer(params)
@@ -386,9 +392,11 @@ class _BaseFastMLP(BaseEstimator):
             # Stratified (one output only) by the boolean targets, as scikit-learn: the split's
             # errors then name the classes as scikit-learn's do (['False'], not ['0.0']).
             stratify = Y.astype(bool) if self._stratify() and Y.shape[1] == 1 else None
-            X, X_val, Y, Y_val = train_test_split(
-                X, Y, random_state=int(rng.integers(np.iinfo(np.int32).max)),
-                test_size=params["validation_fraction"], stratify=stratify)
+            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            split = train_test_split(*arrays, random_state=int(rng.integers(np.iinfo(np.int32).max)),
+                                     test_size=params["validation_fraction"], stratify=stratify)
+            X, X_val, Y, Y_val = split[:4]
+            sample_weight, weight_val = (None, None) if sample_weight is None else split[4:]
             if X_val.shape[0] < 2:
                 raise ValueError(
                     f"The validation set is too small. Increase 'validation_fraction' or the size of "
@@ -410,7 +418,8 @@ class _BaseFastMLP(BaseEstimator):
 
         loss_scale, grad_scale = self._loss_scales()
         engine = EpochEngine(net, optimizer, X, Y, batch_size,
-                             penalty=Penalty(params["alpha"], grad_scale, loss_scale))
+                             penalty=Penalty(params["alpha"], grad_scale, loss_scale),
+                             sample_weight=sample_weight, weight_by_sum=True)
         schedule = self._schedule(params, optimizer)
         with _threads.for_call(params["threads"]):
             self.n_iter_ = 0
@@ -445,7 +454,7 @@ class _BaseFastMLP(BaseEstimator):
                 if params["verbose"]:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
                 if early_stopping:
-                    self._track_validation(X_val_T, Y_val, params)
+                    self._track_validation(X_val_T, Y_val, params, weight_val)
                 else:
                     self._track_loss(params)
                 schedule.epoch_ends(self.t_)
@@ -486,17 +495,17 @@ class _BaseFastMLP(BaseEstimator):
         if self.loss_curve_[-1] < self.best_loss_:
             self.best_loss_ = self.loss_curve_[-1]
 
-    def _validation_score(self, X_val_T, Y_val):
-        """The estimator's score (:meth:`_score_outputs`) of the held-out samples; NaN
-        when the network's outputs are not finite (as scikit-learn's)."""
+    def _validation_score(self, X_val_T, Y_val, sample_weight=None):
+        """The estimator's score (:meth:`_score_outputs`, weighted by ``sample_weight``) of the
+        held-out samples; NaN when the network's outputs are not finite (as scikit-learn's)."""
         try:
             out = self._net.predict(X_val_T).T
         except ValueError:  # finite inputs, so the outputs overflowed
             return np.nan
-        return self._score_outputs(Y_val, out)
+        return self._score_outputs(Y_val, out, sample_weight)
 
-    def _track_validation(self, X_val_T, Y_val, params):
-        score = self._validation_score(X_val_T, Y_val)
+    def _track_validation(self, X_val_T, Y_val, params, sample_weight=None):
+        score = self._validation_score(X_val_T, Y_val, sample_weight)
         self.validation_scores_.append(score)
         if params["verbose"]:
             print(f"Validation score: {score:f}")
@@ -739,8 +748,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     def _stratify(self):
         return True
 
-    def _score_outputs(self, Y, out):
-        return accuracy_score(self._decode(Y), self._decode(out))
+    def _score_outputs(self, Y, out, sample_weight=None):
+        return accuracy_score(self._decode(Y), self._decode(out), sample_weight=sample_weight)
 
     def _decode(self, out):
         if self.n_outputs_ == 1:
@@ -748,13 +757,15 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         return self._label_binarizer.inverse_transform(out)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
 
         Parameters
         ----------
         X : array_like of shape (n_samples, n_features)
         y : array_like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array_like of shape (n_samples,), optional
+            As in :meth:`fit`.
         classes : array_like of shape (n_classes,), optional
             Every class of the whole stream; required on the first call (not for
             multilabel indicator targets), optional afterwards.
@@ -778,7 +789,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         elif classes is not None and not np.array_equal(unique_labels(classes), current):
             raise ValueError(f"classes={classes!r} is not the same as on the first call to "
                              f"partial_fit, {current!r}")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted labels.
@@ -884,23 +895,25 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def _stratify(self):
         return False
 
-    def _score_outputs(self, Y, out):
-        return r2_score(Y, out)
+    def _score_outputs(self, Y, out, sample_weight=None):
+        return r2_score(Y, out, sample_weight=sample_weight)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
 
         Parameters
         ----------
         X : array_like of shape (n_samples, n_features)
         y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array_like of shape (n_samples,), optional
+            As in :meth:`fit`.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted values.

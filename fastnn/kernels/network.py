@@ -33,6 +33,7 @@ from .dense import dense_backward, dense_forward
 from .dropout import dropout_activation_backward, dropout_forward
 from .losses import loss_gradient, loss_value
 from .optimizers import sgd_update_checked
+from .weights import scale_columns, weighted_loss_value
 
 
 @register_jitable(**HELPER_OPTIONS)
@@ -152,7 +153,8 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
 
 
 @kernel
-def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads, drop=None):
+def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads, drop=None,
+                     ws=None):
     """Backward pass of every layer after :func:`network_forward` on the same ``X``.
 
     Parameters
@@ -179,6 +181,9 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
         Add into ``grads``; False (overwrite) only when the caller knows they hold zeros.
     drop : (rates, seed, step), optional
         The dropout bundle of the forward pass (its masks are recomputed).
+    ws : float64 ndarray of shape (m,), optional
+        Per-sample weights (:mod:`fastnn.kernels.weights`): column j of ``dZ[L]`` is
+        multiplied by ``ws[j]``, the gradient of :func:`network_loss` with the same ``ws``.
 
     Notes
     -----
@@ -194,6 +199,8 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
     A = borrow2d(acts, start, n_out, m)
     dZ = borrow2d(delta, 0, n_out, m)
     loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ)
+    if ws is not None:
+        scale_columns(dZ, ws)
     side = 0
     for l in range(L - 1, 0, -1):
         n_in, n_out, wo, bo = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
@@ -219,17 +226,21 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
 
 
 @kernel
-def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None):
+def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None, ws=None):
     """Forward pass, then the mean loss over the m samples (float64).
 
     Parameters are those of :func:`network_forward`, plus the loss code and ``Y``
-    (n_L, m). ``acts`` and ``z_out`` are overwritten.
+    (n_L, m). ``acts`` and ``z_out`` are overwritten. With per-sample weights ``ws``
+    (float64 (m,)), the weighted mean ``(1/m) sum_j ws_j l_j``
+    (:func:`~fastnn.kernels.weights.weighted_loss_value`).
     """
     network_forward(params, layout, X, acts, z_out, drop)
     m = X.shape[1]
     n_out = layout[layout.shape[0] - 1, N_OUT]
     A = borrow2d(acts, output_offset(layout, m), n_out, m)
     Z = borrow2d(z_out, 0, n_out, m)
+    if ws is not None:
+        return weighted_loss_value(Z, A, Y, loss, ws)
     return loss_value(Z, A, Y, loss)
 
 

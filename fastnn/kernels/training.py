@@ -24,6 +24,7 @@ from .network import N_OUT, carve, network_backward, network_loss, output_offset
 from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
 from .regularization import scale_add_l2
 from .views import borrow2d, view2d
+from .weights import batch_weights
 
 
 @kernel
@@ -76,7 +77,7 @@ def count_correct(A, Y):
 @kernel
 def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
-                 drop_seed):
+                 drop_seed, weights=None):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
@@ -115,6 +116,11 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
         With ``drop_rates``: micro-batch i of the group of update t (1-based) uses the
         masks of ``(drop_seed, (t - 1) * micro_batches + i)``
         (:mod:`fastnn.kernels.dropout`), so a resumed fit draws the same masks.
+    weights : (w, wbuf, by_sum), optional
+        Per-sample weights: ``w`` float64 (N,) the weight of each sample, ``wbuf`` float64
+        (>= s,) work space, ``by_sum`` the convention (:func:`~fastnn.kernels.weights.batch_weights`:
+        True for scikit-learn's, whose batch penalty then divides by the batch's weight sum
+        instead of m). None (the default) compiles the unweighted loop.
 
     Returns
     -------
@@ -158,7 +164,7 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
         last_stop = stop if e == E - 1 else -1
         loss_sum, correct, status, batch, step = _epoch(net, opt, data, batch_size, micro_batches,
                                                         penalty, perms[e], last_stop, step, work,
-                                                        drop_rates, drop_seed)
+                                                        drop_rates, drop_seed, weights)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -168,7 +174,7 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
 
 @kernel
 def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work, drop_rates,
-           drop_seed):
+           drop_seed, weights):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
     (negative: all). Returns ``(loss_sum, correct, status, batch, step)``."""
     params, grads, layout, loss = net
@@ -209,7 +215,12 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
         X = xb.T
         Y = yb.T
         drop = (drop_rates, drop_seed, step * accumulate + k % accumulate)
-        batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+        if weights is None:
+            divisor = np.float64(m)
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+        else:
+            divisor = batch_weights(weights[0], perm[start:start + m], weights[2], weights[1])
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop, weights[1][:m])
         if not np.isfinite(batch_loss):
             return loss_sum, correct, LOSS_NOT_FINITE, k, step
         correct += count_correct(output_view(acts, layout, m), Y)
@@ -221,10 +232,14 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
             for i in range(grads.size):
                 grads[i] *= factor
         group_samples += m
-        network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
+        if weights is None:
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
+        else:
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop,
+                             weights[1][:m])
         if penalized:
-            squares = scale_add_l2(params, grads, layout, grad_scale, alpha / m)
-            batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / m
+            squares = scale_add_l2(params, grads, layout, grad_scale, alpha / divisor)
+            batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / divisor
             if not np.isfinite(batch_loss):
                 return loss_sum, correct, LOSS_NOT_FINITE, k, step
         loss_sum += batch_loss * m
