@@ -962,7 +962,7 @@ class Network:
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
             min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
-            validation_split=None):
+            validation_split=None, sample_weight=None, class_weight=None):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
         ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
@@ -985,7 +985,8 @@ class Network:
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
                    min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads,
-                   schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split)
+                   schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split,
+                   sample_weight=sample_weight, class_weight=class_weight)
 
     def save(self, path, optimizer=None, epoch=None):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`).

@@ -148,10 +148,11 @@ def _majority_share(Y):
     return float(np.bincount(np.argmax(Y, axis=0), minlength=Y.shape[0]).max()) / Y.shape[1]
 
 
-def _warn_if_nothing_learnt(net, history, Y, optimizer):
+def _warn_if_nothing_learnt(net, history, Y, optimizer, weighted=False):
     """A :class:`TrainingWarning` when the fit ended with its loss far above a constant
-    prediction's or, for a classifier, at chance accuracy and no better than that loss."""
-    if not history.epoch:
+    prediction's or, for a classifier, at chance accuracy and no better than that loss
+    (not for a ``weighted`` fit, whose loss is on another scale)."""
+    if not history.epoch or weighted:
         return
     last = history.epoch.index(history.best_epoch) if history.best_epoch is not None else -1
     loss, accuracy = history.history["loss"][last], history.history["accuracy"][last]
@@ -298,7 +299,7 @@ def _split(net, X, Y, validation_split):
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
         validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
         min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
-        validation_split=None):
+        validation_split=None, sample_weight=None, class_weight=None):
     """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
 
     Parameters
@@ -377,6 +378,16 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         epoch ``initial_epoch`` (:class:`~fastnn.callbacks.ModelCheckpoint`, or
         ``net.save(path, optimizer=opt, epoch=e)``), the resumed fit is bitwise the fit
         that never stopped.
+    sample_weight : array_like of shape (N,), optional
+        Weight of each sample (finite, >= 0), as Keras: a batch's loss is
+        ``sum_j w_j l_j / m`` (the "sum over batch size" reduction) and its gradient follows;
+        the reported ``loss`` is the weighted one, ``accuracy`` and the validation metrics
+        are not weighted. With ``validation_split`` the weights are split with the samples.
+    class_weight : dict, optional
+        ``{class: weight}`` for a classifier ("bce" or "cce"), as Keras: sample j gets the
+        weight of its class (the index of its largest target; for one output, 1 if its
+        target is above 0.5, else 0); classes not in the dict weigh 1. Not with
+        ``sample_weight``.
 
     Returns
     -------
@@ -407,20 +418,63 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     with _threads.for_call(threads):
         return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
                     accumulate, callbacks, verbose, patience, min_delta, restore_best_weights,
-                    schedule, initial_epoch, validation_split)
+                    schedule, initial_epoch, validation_split, sample_weight, class_weight)
+
+
+def _check_weights(net, Y, sample_weight, class_weight):
+    """The per-sample weights of :func:`fit` (float64 (N,)) for targets ``Y`` (n_L, N), or None."""
+    N = Y.shape[1]
+    if class_weight is not None:
+        if sample_weight is not None:
+            raise ValueError("pass sample_weight or class_weight, not both (as Keras)")
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}; got "
+                            f"{type(class_weight).__name__}")
+        if net.loss_name == "mse":
+            raise ValueError("class_weight needs a classification loss ('bce' or 'cce'); this network's "
+                             "loss is 'mse': pass sample_weight instead")
+        n_classes = max(Y.shape[0], 2)
+        table = np.ones(n_classes)
+        for key, value in class_weight.items():
+            integer = isinstance(key, numbers.Integral) and not isinstance(key, (bool, np.bool_))
+            if not integer or not 0 <= key < n_classes:
+                raise ValueError(f"class_weight keys must be class indices 0..{n_classes - 1}; got {key!r}")
+            table[int(key)] = value
+        labels = (Y[0] > 0.5).astype(np.intp) if Y.shape[0] == 1 else np.argmax(Y, axis=0)
+        sample_weight, name = table[labels], "class_weight"
+    elif sample_weight is None:
+        return None
+    else:
+        name = "sample_weight"
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (N,):
+            raise ValueError(f"sample_weight must have shape ({N},), one weight per sample; got shape "
+                             f"{sample_weight.shape}")
+    if not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all()):
+        raise ValueError(f"{name} must hold finite weights >= 0; got {sample_weight.min()!r} .. "
+                         f"{sample_weight.max()!r}")
+    return np.ascontiguousarray(sample_weight)
 
 
 def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
          callbacks, verbose, patience, min_delta, restore_best_weights, schedule, initial_epoch,
-         validation_split):
+         validation_split, sample_weight, class_weight):
     """:func:`fit` under the thread setting it chose."""
     if validation_split is not None:
         if validation_data is not None:
             raise ValueError("pass validation_data or validation_split, not both")
         X, Y, validation_data = _split(net, X, Y, validation_split)
+        if sample_weight is not None:
+            total = X.shape[1] + validation_data[0].shape[1]
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.shape != (total,):
+                raise ValueError(f"sample_weight must have shape ({total},), one weight per sample; got "
+                                 f"shape {sample_weight.shape}")
+            sample_weight = sample_weight[: X.shape[1]]
     Xs = sample_major(net, X)
     N = Xs.shape[0]
     Y = net.check_targets(Y, N, labels=True)
+    weights = _check_weights(net, Y, sample_weight, class_weight)
     epochs = _check_nonnegative_int(epochs, "epochs")
     initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
     if initial_epoch > epochs:
@@ -465,7 +519,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if net.dropout_rates.any():  # the masks' key: the seed itself, or a draw from the generator
         dropout_seed = int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
     engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run,
-                         dropout_seed=dropout_seed)
+                         dropout_seed=dropout_seed, sample_weight=weights)
     if shuffle and initial_epoch:
         engine.skip_epochs(initial_epoch, rng)
     net.optimizer = optimizer
@@ -492,7 +546,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                 history._append(done + 1 + i, metrics)
             done += count
             net.epoch = done
-        _warn_if_nothing_learnt(net, history, Y, optimizer)
+        _warn_if_nothing_learnt(net, history, Y, optimizer, weights is not None)
         return history
 
     listeners = []  # called in this order after every epoch; any returning True stops
@@ -543,5 +597,5 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         stopping.finish(restore_best_weights)
     for callback in hooked:
         callback.on_train_end()
-    _warn_if_nothing_learnt(net, history, Y, optimizer)
+    _warn_if_nothing_learnt(net, history, Y, optimizer, weights is not None)
     return history

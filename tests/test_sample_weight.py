@@ -13,6 +13,8 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from test_sklearn import reference_forward  # noqa: E402
 
+import reference as ref  # noqa: E402
+from fastnn import SGD, Adam, Network  # noqa: E402
 from fastnn.objective import FullBatchObjective  # noqa: E402
 from fastnn.sklearn import FastMLPClassifier, FastMLPRegressor  # noqa: E402
 
@@ -148,3 +150,88 @@ def test_bad_sample_weight_gets_sklearns_error():
     _, X, y, _ = _data("binary")
     with pytest.raises(ValueError, match="sample_weight.shape == \\(3,\\), expected \\(23,\\)"):
         FastMLPClassifier(max_iter=1).fit(X, y, sample_weight=np.ones(3))
+
+
+# ----------------------------------------------------------------- Network.fit (Keras' semantics)
+
+
+def _layers(net):
+    return [(layer.W.astype(np.float64), layer.b.astype(np.float64), layer.activation) for layer in net.layers]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss, sizes", [("bce", [3, 4, 1]), ("cce", [3, 4, 3]), ("mse", [3, 4, 2])])
+def test_network_fit_sample_weight_is_keras_weighted_loss(loss, sizes, dtype):
+    """One full-batch SGD step follows -lr * the central-difference gradient of
+    ``sum_j w_j l_j / m`` (NumPy float64 reference), and history's loss is that value."""
+    rng = np.random.default_rng(0)
+    N = 17
+    X = rng.normal(size=(3, N))
+    if loss == "mse":
+        Y = rng.normal(size=(sizes[-1], N))
+    elif loss == "cce":
+        Y = np.eye(3)[rng.integers(0, 3, N)].T
+    else:
+        Y = rng.integers(0, 2, (1, N)).astype(float)
+    w = rng.uniform(0.0, 3.0, N)
+    net = Network(sizes, loss=loss, activation="tanh", seed=1, dtype=dtype)
+    layers = _layers(net)
+    lr = 0.1
+    history = net.fit(X, Y, epochs=1, batch_size=N, optimizer=SGD(lr), shuffle=False, verbose=0,
+                      sample_weight=w)
+    expected = ref.weighted_network_loss(layers, X, Y, loss, w)
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-12 if dtype == np.float64 else 1e-5)
+    h = 1e-6
+    for l, (W, b, _) in enumerate(layers):
+        for P, new in ((W, net.layers[l].W), (b, net.layers[l].b)):
+            numeric = np.empty(P.shape)
+            for index in np.ndindex(P.shape):
+                saved = P[index]
+                P[index] = saved + h
+                up = ref.weighted_network_loss(layers, X, Y, loss, w)
+                P[index] = saved - h
+                down = ref.weighted_network_loss(layers, X, Y, loss, w)
+                P[index] = saved
+                numeric[index] = (up - down) / (2 * h)
+            tol = dict(rtol=1e-6, atol=1e-9) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-5)
+            np.testing.assert_allclose(new, P - lr * numeric, **tol)
+            assert new.dtype == dtype
+
+
+def test_network_fit_class_weight_is_the_sample_weight_of_each_class():
+    """class_weight {0: 1, 1: 4} trains as sample_weight with 4 on class 1 (mini-batches,
+    shuffled, Adam): bitwise the same; unit weights give the unweighted fit (to rounding)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3, 50))
+    y = (X[0] + 0.3 * rng.normal(size=50) > 0.5).astype(int)
+
+    def trained(**weights):
+        net = Network([3, 5, 1], seed=0)
+        history = net.fit(X, y, epochs=3, batch_size=8, optimizer=Adam(0.05), verbose=0, **weights)
+        return net.params.copy(), history.history["loss"]
+
+    by_class = trained(class_weight={0: 1.0, 1: 4.0})
+    by_sample = trained(sample_weight=np.where(y == 1, 4.0, 1.0))
+    np.testing.assert_array_equal(by_class[0], by_sample[0])
+    assert by_class[1] == by_sample[1]
+    plain, ones = trained(), trained(sample_weight=np.ones(50))
+    np.testing.assert_allclose(ones[0], plain[0], rtol=1e-12)
+    assert not np.allclose(by_class[0], plain[0])
+
+
+def test_network_fit_weights_bad_values_are_clear_errors():
+    X = np.zeros((2, 6))
+    y = np.array([0, 1, 0, 1, 0, 1])
+    net = Network([2, 3, 1])
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(6,\)"):
+        net.fit(X, y, sample_weight=np.ones(5), verbose=0)
+    with pytest.raises(ValueError, match="finite weights >= 0"):
+        net.fit(X, y, sample_weight=-np.ones(6), verbose=0)
+    with pytest.raises(ValueError, match="not both"):
+        net.fit(X, y, sample_weight=np.ones(6), class_weight={0: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match="class indices 0..1"):
+        net.fit(X, y, class_weight={2: 1.0}, verbose=0)
+    with pytest.raises(TypeError, match="class_weight must be a dict"):
+        net.fit(X, y, class_weight=[1.0, 2.0], verbose=0)
+    with pytest.raises(ValueError, match="classification loss"):
+        Network([2, 1], loss="mse").fit(X, y.astype(float), class_weight={0: 2.0}, verbose=0)
