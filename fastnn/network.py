@@ -15,7 +15,7 @@ from .kernels.checks import all_finite, all_in_range
 from .kernels.losses import CODES as LOSS_CODES
 from .kernels.training import count_correct, output_view
 from .layers import Dense, check_activation, check_dropout
-from .losses import LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
+from .losses import CLASSIFICATION, LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
 from .training import fit
 
 __all__ = ["LOSSES", "OUTPUT_ACTIVATION", "PREDICT_CHUNK", "TARGET_RANGE", "Network", "Workspace", "load"]
@@ -54,10 +54,11 @@ class Network:
     layers : list of int or list of Dense
         Layer sizes ``[n_0, n_1, ..., n_L]`` (inputs first), or ready-made layers whose
         sizes chain (``layers[i].n_out == layers[i+1].n_in``).
-    loss : {"bce", "cce", "mse"}, default "bce"
+    loss : {"bce", "cce", "mse", "poisson"}, default "bce"
         "bce": binary cross-entropy summed over the outputs (sigmoid output);
-        "cce": categorical cross-entropy (softmax output); "mse": mean squared error.
-        Long names ("binary_crossentropy", "categorical_crossentropy",
+        "cce": categorical cross-entropy (softmax output); "mse": mean squared error;
+        "poisson": half the Poisson deviance summed over the outputs (exp output, the log
+        link; targets >= 0), scikit-learn's ``MLPRegressor(loss="poisson")``. Long names ("binary_crossentropy", "categorical_crossentropy",
         "mean_squared_error") are accepted.
     dtype : float32 or float64, optional
         Defaults to the layers' dtype when ``layers`` are Dense, else float32.
@@ -414,16 +415,19 @@ class Network:
         """
         if labels:
             Y = self._from_labels(Y, name, m, cols_of)
-        if self.loss_name != "mse":
+        lo, hi = TARGET_RANGE[self.loss_name]
+        if self.loss_name in CLASSIFICATION:
             # One pass checks both finiteness and the range of an array that needs no
-            # conversion (the per-step case).
-            if is_ready(Y, self.dtype, self.n_outputs, m) and all_in_range(Y.reshape(-1), 0.0, 1.0):
+            # conversion (the per-step case; finite bounds only).
+            if is_ready(Y, self.dtype, self.n_outputs, m) and all_in_range(Y.reshape(-1), lo, hi):
                 return Y
         Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs", cols_of=cols_of)
-        if self.loss_name != "mse" and not all_in_range(Y.reshape(-1), 0.0, 1.0):
+        if self.loss_name != "mse" and not all_in_range(Y.reshape(-1), lo, hi):
+            what = ("counts or rates >= 0" if self.loss_name == "poisson"
+                    else "0/1 labels, one-hot rows or probabilities")
             raise ValueError(
-                f"{name} must hold targets in [0, 1] for loss {self.loss_name!r} (0/1 labels, "
-                f"one-hot rows or probabilities); got values in [{Y.min()}, {Y.max()}]"
+                f"{name} must hold targets in [{lo:g}, {hi:g}] for loss {self.loss_name!r} ({what}); "
+                f"got values in [{Y.min()}, {Y.max()}]"
             )
         return Y
 

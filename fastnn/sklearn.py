@@ -48,6 +48,8 @@ NON_FINITE = ("Solver produced non-finite parameter weights. The input data may 
 """scikit-learn's message on divergence, which its users match on; fastnn adds where and why."""
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
+REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}
+"""FastMLPRegressor's ``loss`` -> fastnn's loss."""
 
 
 def _check_bool(value, name):
@@ -842,24 +844,36 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     """Multi-layer perceptron regressor trained by fastnn's Numba kernels.
 
     A drop-in for :class:`sklearn.neural_network.MLPRegressor` (stochastic solvers and
-    "lbfgs"): identity output, squared error, one or several outputs, ``score`` as R^2.
-    The parameters are those of :class:`FastMLPClassifier` (the default
-    ``activation`` is "relu"); ``validation_scores_`` hold R^2 values.
+    "lbfgs"): identity output and squared error, or exp output and Poisson deviance, one or
+    several outputs, ``score`` as R^2. The parameters are those of :class:`FastMLPClassifier`
+    (the default ``activation`` is "relu"), plus ``loss``; ``validation_scores_`` hold R^2
+    values.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        "squared_error": half the squared error, identity output. "poisson": half the
+        Poisson deviance summed over the outputs, ``mean over samples of
+        sum (y log(y / p) - y + p)``, with an exp output (the log link, so predictions
+        are > 0); needs ``y >= 0``. As scikit-learn's.
+    hidden_layer_sizes, activation, solver, ...
+        As in :class:`FastMLPClassifier`.
 
     Attributes
     ----------
     n_features_in_, n_iter_, t_, loss_, loss_curve_, best_loss_, validation_scores_,
     best_validation_score_, coefs_, intercepts_, n_layers_, n_outputs_
         As in :class:`FastMLPClassifier`. ``loss_`` is scikit-learn's squared error,
-        ``0.5 * mean((y - prediction)^2)`` plus the L2 term.
-    out_activation_ : "identity"
+        ``0.5 * mean((y - prediction)^2)``, or its half Poisson deviance, plus the L2 term.
+    out_activation_ : "identity" or "exp" (loss="poisson")
 
     Notes
     -----
     As in scikit-learn, the gradient followed for several outputs is that of
     ``0.5 * sum over outputs of the squared error / n_samples``, whereas ``loss_``
     averages over the outputs too. Differences from MLPRegressor: those listed for
-    :class:`FastMLPClassifier`, and no ``loss="poisson"`` (squared error only).
+    :class:`FastMLPClassifier`; with ``loss="poisson"`` a negative ``y`` is refused with a
+    ValueError (scikit-learn trains on it and reports a NaN loss).
 
     Examples
     --------
@@ -871,13 +885,40 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     (3,)
     """
 
-    _loss_name = "mse"
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            dtype=dtype, threads=threads)
+        self.loss = loss
+
+    @property
+    def _loss_name(self):
+        """fastnn's loss for ``loss`` (checked at fit time by :meth:`_check_params`)."""
+        return REGRESSION_LOSSES.get(self.loss, "mse")
+
+    def _check_params(self):
+        _check_option(self.loss, "loss", tuple(REGRESSION_LOSSES))
+        return super()._check_params()
 
     def _validate_input(self, X, y, dtype, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype,
                              reset=reset, order="C")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(f"loss='poisson' needs y >= 0 (counts or rates); got a smallest y of "
+                             f"{float(y.min()):g}: shift y or use loss='squared_error'")
         with np.errstate(over="ignore"):
             Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=X.dtype)
         if not np.isfinite(Y).all():  # validate_data checked y in its own dtype only
@@ -889,7 +930,10 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
 
     def _loss_scales(self):
         """fastnn's "mse" is ``sum (a - y)^2 / (m n_out)`` with gradient ``2 (a - y) / (m n_out)``;
-        scikit-learn reports half of it and follows the gradient ``(a - y) / m``."""
+        scikit-learn reports half of it and follows the gradient ``(a - y) / m``. fastnn's
+        "poisson" is scikit-learn's half Poisson deviance already."""
+        if self._loss_name == "poisson":
+            return 1.0, 1.0
         return 0.5, self._net.n_outputs / 2.0
 
     def _stratify(self):
@@ -940,6 +984,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
 
 

@@ -24,6 +24,7 @@ from .callbacks import Callback
 from .engine import EpochEngine
 from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
+from .losses import CLASSIFICATION
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 from .schedules import EpochSchedule, Schedule
@@ -151,8 +152,8 @@ def _majority_share(Y):
 def _warn_if_nothing_learnt(net, history, Y, optimizer, weighted=False):
     """A :class:`TrainingWarning` when the fit ended with its loss far above a constant
     prediction's or, for a classifier, at chance accuracy and no better than that loss
-    (not for a ``weighted`` fit, whose loss is on another scale)."""
-    if not history.epoch or weighted:
+    (not for a ``weighted`` fit, whose loss is on another scale, nor for "poisson")."""
+    if not history.epoch or weighted or net.loss_name == "poisson":
         return
     last = history.epoch.index(history.best_epoch) if history.best_epoch is not None else -1
     loss, accuracy = history.history["loss"][last], history.history["accuracy"][last]
@@ -193,10 +194,10 @@ SHORT_NAMES = {"accuracy": "acc", "val_accuracy": "val_acc"}
 
 def format_metrics(metrics, loss_name):
     """``"loss 0.1234 acc 0.9650 ..."``: the metrics as the progress bar shows them; no
-    accuracy for "mse" (regression), the learning rate in 3 significant digits."""
+    accuracy for "mse" and "poisson" (regression), the learning rate in 3 significant digits."""
     parts = []
     for key, value in metrics.items():
-        if loss_name == "mse" and key.endswith("accuracy"):
+        if loss_name not in CLASSIFICATION and key.endswith("accuracy"):
             continue
         parts.append(f"{SHORT_NAMES.get(key, key)} {value:.3g}" if key == "lr"
                      else f"{SHORT_NAMES.get(key, key)} {value:.4f}")
@@ -430,9 +431,9 @@ def _check_weights(net, Y, sample_weight, class_weight):
         if not isinstance(class_weight, dict):
             raise TypeError(f"class_weight must be a dict {{class: weight}}; got "
                             f"{type(class_weight).__name__}")
-        if net.loss_name == "mse":
-            raise ValueError("class_weight needs a classification loss ('bce' or 'cce'); this network's "
-                             "loss is 'mse': pass sample_weight instead")
+        if net.loss_name not in CLASSIFICATION:
+            raise ValueError(f"class_weight needs a classification loss ('bce' or 'cce'); this network's "
+                             f"loss is {net.loss_name!r}: pass sample_weight instead")
         n_classes = max(Y.shape[0], 2)
         table = np.ones(n_classes)
         for key, value in class_weight.items():

@@ -60,6 +60,8 @@ def activation(name, z):
         return np.maximum(z, 0.0)
     if name == "softmax":
         return softmax(z)
+    if name == "exp":
+        return np.exp(z)
     raise ValueError(name)
 
 
@@ -79,6 +81,8 @@ def activation_backward(name, z, dA):
         return dA * (1.0 - np.tanh(z) ** 2)
     if name == "relu":
         return dA * (z > 0)
+    if name == "exp":
+        return dA * np.exp(z)
     if name == "softmax":
         a = softmax(z)
         dZ = np.empty_like(dA)
@@ -150,6 +154,9 @@ def loss_gradient(loss, Z, Y, name):
     if loss == "mse":
         dA = 2.0 * (activation(name, Z) - Y) / (m * n)
         return activation_backward(name, Z, dA)
+    if loss == "poisson":
+        assert name == "exp"
+        return (np.exp(Z) - Y) / m
     raise ValueError(loss)
 
 

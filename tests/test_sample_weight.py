@@ -160,7 +160,8 @@ def _layers(net):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("loss, sizes", [("bce", [3, 4, 1]), ("cce", [3, 4, 3]), ("mse", [3, 4, 2])])
+@pytest.mark.parametrize("loss, sizes", [("bce", [3, 4, 1]), ("cce", [3, 4, 3]), ("mse", [3, 4, 2]),
+                                         ("poisson", [3, 4, 2])])
 def test_network_fit_sample_weight_is_keras_weighted_loss(loss, sizes, dtype):
     """One full-batch SGD step follows -lr * the central-difference gradient of
     ``sum_j w_j l_j / m`` (NumPy float64 reference), and history's loss is that value."""
@@ -169,6 +170,8 @@ def test_network_fit_sample_weight_is_keras_weighted_loss(loss, sizes, dtype):
     X = rng.normal(size=(3, N))
     if loss == "mse":
         Y = rng.normal(size=(sizes[-1], N))
+    elif loss == "poisson":
+        Y = rng.poisson(1.5, size=(sizes[-1], N)).astype(float)
     elif loss == "cce":
         Y = np.eye(3)[rng.integers(0, 3, N)].T
     else:
