@@ -21,6 +21,7 @@ from . import threads as _threads
 from .kernels import training as ktrain
 from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
 from .kernels.network import work_size
+from .kernels.sparse import plan_layout
 
 
 class Divergence(NamedTuple):
@@ -54,8 +55,9 @@ class EpochEngine:
         Trained in place.
     optimizer : Optimizer
         Bound to ``net`` here (its state carries over between engines of one network).
-    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype
-        Inputs, one sample per ROW (checked by the caller).
+    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype, or SparseRows
+        Inputs, one sample per ROW (checked by the caller); sparse inputs as the CSR arrays
+        of the samples (:class:`fastnn.sparse.SparseRows`).
     Ys : ndarray of shape (N, n_L), C-contiguous, the network's dtype
         Targets, one sample per row.
     batch_size : int
@@ -89,13 +91,16 @@ class EpochEngine:
                  max_epochs_per_call=1, dropout_seed=0, sample_weight=None, weight_by_sum=False):
         self.net = net
         self.optimizer = optimizer
+        if isinstance(Xs, tuple):
+            Xs = tuple(Xs)  # the kernels take the CSR arrays as a plain tuple
         self.data = Data(Xs, Ys)
-        self.n_samples = N = Xs.shape[0]
+        self.n_samples = N = Ys.shape[0]
         self.batch_size = batch_size
         self.micro_batches = micro_batches
         self.penalty = NO_PENALTY if penalty is None else Penalty(*(float(value) for value in penalty))
         buffers = net.kernel_buffers
-        self.work = np.empty(work_size(buffers.layout, batch_size, True), dtype=buffers.params.dtype)
+        self.work = np.empty(work_size(plan_layout(buffers.layout, Xs), batch_size, True),
+                             dtype=buffers.params.dtype)
         self.order = np.arange(N, dtype=np.int64)
         # One epoch per call: a view of the order, no second array of N indices.
         self._one_per_call = max_epochs_per_call == 1

@@ -16,6 +16,7 @@ from .kernels.losses import CODES as LOSS_CODES
 from .kernels.training import count_correct, output_view
 from .layers import Dense, check_activation, check_dropout
 from .losses import CLASSIFICATION, LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
+from .sparse import SparseRows, feature_major_rows, is_sparse
 from .training import fit
 
 __all__ = ["LOSSES", "OUTPUT_ACTIVATION", "PREDICT_CHUNK", "TARGET_RANGE", "Network", "Workspace", "load"]
@@ -468,7 +469,8 @@ class Network:
                 f"the network's weights hold NaN or infinity, so its {what} for {names[0]} are not "
                 f"finite; re-initialize or load the network"
             )
-        largest = f"the largest |{names[0]}| is {float(np.abs(X).max()):.3g}"
+        values = X.data if isinstance(X, SparseRows) else X
+        largest = f"the largest |{names[0]}| is {float(np.abs(values).max(initial=0.0)):.3g}"
         if Y is not None:
             largest += f", the largest |{names[1]}| is {float(np.abs(Y).max()):.3g}"
         largest += f", the largest |weight| is {float(np.abs(params).max()):.3g}"
@@ -664,16 +666,21 @@ class Network:
             With ``Y``: the mean loss (the sample-weighted mean over chunks) and, with
             ``count``, the correctly classified samples (:func:`count_correct`).
         """
-        m = X.shape[1]
-        chunk = min(m, PREDICT_CHUNK)
+        sparse = isinstance(X, SparseRows)
+        m = X.n_samples if sparse else X.shape[1]
+        chunk = max(1, min(m, PREDICT_CHUNK))
         params, _, layout, loss = self.kernel_buffers
         ws = Workspace(layout, chunk, self.dtype, False)
         notices.announce_compilation(knet.network_forward if Y is None else knet.network_loss)
         parts, correct = [], 0
         with _threads.training_threads(self.product_size(chunk), -(-m // chunk), "forward"):
             for start in range(0, m, chunk):
-                xs = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
-                n = xs.shape[1]
+                if sparse:
+                    xs = X.batch(start, min(start + chunk, m))
+                    n = xs[3].size
+                else:
+                    xs = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
+                    n = xs.shape[1]
                 if Y is None:
                     knet.network_forward(params, layout, xs, ws.acts, ws.z_out)
                 else:
@@ -728,16 +735,25 @@ class Network:
 
         Parameters
         ----------
-        X : array_like of shape (n_0, m)
+        X : array_like of shape (n_0, m), or a scipy.sparse matrix or array of that shape
+            Sparse inputs are multiplied by their non-zeros only, in chunks of samples
+            (a CSC matrix, one sample per column, is read without conversion).
 
         Returns
         -------
         ndarray of shape (n_L, m), the network's dtype
         """
-        X = self.check_inputs(X)
-        out = np.empty((self.n_outputs, X.shape[1]), dtype=self.dtype)
+        X = self._checked_inputs(X)
+        m = X.n_samples if isinstance(X, SparseRows) else X.shape[1]
+        out = np.empty((self.n_outputs, m), dtype=self.dtype)
         self._forward_chunks(X, out=out)
         return out
+
+    def _checked_inputs(self, X, name="X"):
+        """:meth:`check_inputs`, or :class:`~fastnn.sparse.SparseRows` for sparse ``X``."""
+        if is_sparse(X):
+            return feature_major_rows(X, self, name)
+        return self.check_inputs(X, name)
 
     def evaluate(self, X, Y):
         """Mean loss and accuracy of the network on ``X``, ``Y``.
@@ -754,15 +770,15 @@ class Network:
             ``argmax`` output matches the ``argmax`` target (several outputs), or whose
             output and target fall on the same side of 0.5 (one output).
         """
-        X = self.check_inputs(X)
-        Y = self.check_targets(Y, X.shape[1], labels=True)
+        X = self._checked_inputs(X)
+        Y = self.check_targets(Y, X.n_samples if isinstance(X, SparseRows) else X.shape[1], labels=True)
         return self.evaluate_checked(X, Y)
 
     def evaluate_checked(self, X, Y, names=("X", "Y")):
         """:meth:`evaluate` of ``X``, ``Y`` already checked (fit's validation data, named
         ``names`` in an overflow error)."""
         J, correct = self._forward_chunks(X, Y, count=True, names=names)
-        return J, correct / X.shape[1]
+        return J, correct / Y.shape[1]
 
     def predict_classes(self, X):
         """Predicted class per sample: argmax of the outputs, or ``output > 0.5`` for one.

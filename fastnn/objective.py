@@ -17,6 +17,8 @@ from . import notices
 from . import threads as _threads
 from .kernels import network as knet
 from .kernels.bundles import N_IN, N_OUT, W_OFF
+from .kernels.sparse import plan_layout
+from .sparse import SparseRows
 
 CHUNK = 4096
 """Samples per kernel call: one call for scikit-learn's small data sets, and a work space of
@@ -30,8 +32,8 @@ class FullBatchObjective:
     ----------
     net : Network
         Its parameters are overwritten by each call (and hold the last ``theta`` after it).
-    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype
-        Inputs, one sample per ROW.
+    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype, or SparseRows
+        Inputs, one sample per ROW (sparse: :class:`fastnn.sparse.SparseRows`).
     Ys : ndarray of shape (N, n_L), C-contiguous, the network's dtype
         Targets, one sample per row.
     alpha : float
@@ -58,14 +60,15 @@ class FullBatchObjective:
     def __init__(self, net, Xs, Ys, alpha, grad_scale=1.0, loss_scale=1.0, sample_weight=None):
         self.net = net
         self.Xs, self.Ys = Xs, Ys
-        self.n_samples = N = Xs.shape[0]
+        self.n_samples = N = Ys.shape[0]
         self.alpha = float(alpha)
         self.grad_scale, self.loss_scale = float(grad_scale), float(loss_scale)
         buffers = net.kernel_buffers
         layout = buffers.layout
         self.chunk = chunk = min(N, CHUNK)
         self.bounds = [(start, min(start + chunk, N)) for start in range(0, N, chunk)]
-        self.work = np.empty(knet.work_size(layout, chunk, True), dtype=buffers.params.dtype)
+        self.plan = plan_layout(layout, Xs)
+        self.work = np.empty(knet.work_size(self.plan, chunk, True), dtype=buffers.params.dtype)
         # Where the weights are in the flat parameters (biases get no penalty).
         self.weights = [slice(int(row[W_OFF]), int(row[W_OFF] + row[N_IN] * row[N_OUT])) for row in layout]
         self.total = np.empty(buffers.params.size, dtype=np.float64)
@@ -102,9 +105,12 @@ class FullBatchObjective:
             with _threads.training_threads(self.blas_work, len(self.bounds), "full-batch"):
                 for start, stop in self.bounds:
                     m = stop - start
-                    X = self.Xs[start:stop].T  # (n_0, m), F-contiguous: a free view
+                    if isinstance(self.Xs, SparseRows):
+                        X = self.Xs.batch(start, stop)
+                    else:
+                        X = self.Xs[start:stop].T  # (n_0, m), F-contiguous: a free view
                     Y = self.Ys[start:stop].T
-                    acts, z_out, delta, _, _, scratch = knet.work_views(self.work, layout, m, True)
+                    acts, z_out, delta, _, _, scratch = knet.work_views(self.work, self.plan, m, True)
                     if self.ws is None:
                         data_loss += knet.network_loss(params, layout, loss, X, Y, acts, z_out) * m
                         knet.network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, False)

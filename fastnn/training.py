@@ -28,6 +28,7 @@ from .losses import CLASSIFICATION
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 from .schedules import EpochSchedule, Schedule
+from .sparse import feature_major_rows, is_sparse
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
 
@@ -307,8 +308,10 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     ----------
     net : Network
         Trained in place.
-    X : array_like of shape (n_0, N)
-        Inputs, one sample per column.
+    X : array_like of shape (n_0, N), or a scipy.sparse matrix or array of that shape
+        Inputs, one sample per column. Sparse inputs are never densified: the first layer
+        multiplies the non-zeros of each batch (``scipy.sparse.csc_array`` is read as it is;
+        other formats are converted once, a copy of the non-zeros).
     Y : array_like of shape (n_L, N), or 1-D labels of shape (N,)
         Targets. 1-D integer labels are one-hot encoded for a network with several
         outputs; for one output a 1-D ``Y`` is the output row.
@@ -461,9 +464,13 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
          callbacks, verbose, patience, min_delta, restore_best_weights, schedule, initial_epoch,
          validation_split, sample_weight, class_weight):
     """:func:`fit` under the thread setting it chose."""
+    sparse = is_sparse(X)
     if validation_split is not None:
         if validation_data is not None:
             raise ValueError("pass validation_data or validation_split, not both")
+        if sparse:
+            raise TypeError("validation_split does not take a sparse X; pass validation_data=(Xv, Yv) "
+                            "with the held-out columns")
         X, Y, validation_data = _split(net, X, Y, validation_split)
         if sample_weight is not None:
             total = X.shape[1] + validation_data[0].shape[1]
@@ -472,8 +479,8 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                 raise ValueError(f"sample_weight must have shape ({total},), one weight per sample; got "
                                  f"shape {sample_weight.shape}")
             sample_weight = sample_weight[: X.shape[1]]
-    Xs = sample_major(net, X)
-    N = Xs.shape[0]
+    Xs = feature_major_rows(X, net) if sparse else sample_major(net, X)
+    N = Xs.n_samples if sparse else Xs.shape[0]
     Y = net.check_targets(Y, N, labels=True)
     weights = _check_weights(net, Y, sample_weight, class_weight)
     epochs = _check_nonnegative_int(epochs, "epochs")
@@ -502,9 +509,14 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
-        Xv = net.check_inputs(validation_data[0], "validation_data[0]")
-        Yv = net.check_targets(validation_data[1], Xv.shape[1], "validation_data[1]",
-                               "validation_data[0]", labels=True)
+        if is_sparse(validation_data[0]):
+            Xv = feature_major_rows(validation_data[0], net, "validation_data[0]")
+            n_val = Xv.n_samples
+        else:
+            Xv = net.check_inputs(validation_data[0], "validation_data[0]")
+            n_val = Xv.shape[1]
+        Yv = net.check_targets(validation_data[1], n_val, "validation_data[1]", "validation_data[0]",
+                               labels=True)
         val = (Xv, Yv)
     rng = check_seed(seed)
 
@@ -556,7 +568,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         # Compile (or load from the cache) before the bar starts, so that its rate and
         # time estimate measure training.
         engine.warm_up()
-        if val is not None:
+        if val is not None and isinstance(val[0], np.ndarray):
             net.evaluate_checked(np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
         progress = _ProgressBar(epochs - initial_epoch, net.loss_name)
         listeners.append(progress)

@@ -23,6 +23,7 @@ from .bundles import LOSS_NOT_FINITE, OK, PARAMS_NOT_FINITE
 from .network import N_OUT, carve, network_backward, network_loss, output_offset
 from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
 from .regularization import scale_add_l2
+from .sparse import gather_inputs, plan_layout
 from .views import borrow2d, view2d
 from .weights import batch_weights
 
@@ -91,7 +92,9 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
     code, hyper, state : OptBuffers
         ``state`` updated in place.
     Xs, Ys : Data
-        Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW.
+        Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW; or ``Xs`` the CSR
+        arrays ``(indptr, indices, data)`` of the samples (:mod:`fastnn.kernels.sparse`;
+        ``work`` then sized for :func:`~fastnn.kernels.sparse.plan_layout`).
     batch_size, micro_batches, stop : EpochPlan
         ``batch_size`` s, ``micro_batches`` k per update, ``stop``: micro-batches of the
         last epoch to train (negative: all).
@@ -180,13 +183,12 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
     params, grads, layout, loss = net
     Xs, Ys = data
     N = perm.size
-    n_0 = Xs.shape[1]
     n_L = Ys.shape[1]
     code, hyper, state = opt
     alpha, grad_scale, loss_scale = penalty
     bs = batch_size
     accumulate = micro_batches
-    acts, z_out, delta, xbuf, ybuf, scratch = carve(work, layout, bs, True)
+    acts, z_out, delta, xbuf, ybuf, scratch = carve(work, plan_layout(layout, Xs), bs, True)
 
     n_batches = (N + bs - 1) // bs
     if stop < 0 or stop > n_batches:
@@ -204,15 +206,12 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
-        xb = borrow2d(xbuf, 0, m, n_0)
+        X = gather_inputs(Xs, perm, start, m, xbuf)
         yb = borrow2d(ybuf, 0, m, n_L)
         for j in range(m):
             r = perm[start + j]
-            for c in range(n_0):
-                xb[j, c] = Xs[r, c]
             for c in range(n_L):
                 yb[j, c] = Ys[r, c]
-        X = xb.T
         Y = yb.T
         drop = (drop_rates, drop_seed, step * accumulate + k % accumulate)
         if weights is None:
