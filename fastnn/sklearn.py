@@ -37,6 +37,7 @@ from .network import Network
 from .objective import FullBatchObjective
 from .optimizers import SGD, Adam
 from .schedules import Adaptive, InvScaling, Schedule
+from .sparse import is_sparse, sparse_rows
 
 HIDDEN_ACTIVATIONS = {"identity": "identity", "linear": "identity", "logistic": "sigmoid",
                       "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -48,6 +49,8 @@ NON_FINITE = ("Solver produced non-finite parameter weights. The input data may 
 """scikit-learn's message on divergence, which its users match on; fastnn adds where and why."""
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
+SPARSE_FORMATS = ("csr", "csc")
+"""Sparse formats taken as they are (others are converted to CSR by ``validate_data``)."""
 REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}
 """FastMLPRegressor's ``loss`` -> fastnn's loss."""
 
@@ -362,6 +365,8 @@ class _BaseFastMLP(BaseEstimator):
         ``maxiter=max_iter``, ``maxfun=max_fun`` and ``gtol=tol``."""
         net = self._net
         loss_scale, grad_scale = self._loss_scales()
+        if is_sparse(X):
+            X = sparse_rows(X, net.dtype, net.n_inputs)
         objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale, sample_weight)
         with _threads.for_call(params["threads"]):
             result = scipy.optimize.minimize(
@@ -405,9 +410,9 @@ class _BaseFastMLP(BaseEstimator):
                     f"your dataset. (It holds {X_val.shape[0]} sample with validation_fraction="
                     f"{params['validation_fraction']} of {X.shape[0] + X_val.shape[0]} samples.)"
                 )
-            X = np.ascontiguousarray(X)
+            X = X if is_sparse(X) else np.ascontiguousarray(X)
             Y = np.ascontiguousarray(Y)
-            X_val_T = np.ascontiguousarray(X_val.T)
+            X_val_T = X_val.T if is_sparse(X_val) else np.ascontiguousarray(X_val.T)
         n_samples = X.shape[0]
         if params["batch_size"] == "auto":
             batch_size = min(200, n_samples)
@@ -419,6 +424,8 @@ class _BaseFastMLP(BaseEstimator):
                 batch_size = n_samples
 
         loss_scale, grad_scale = self._loss_scales()
+        if is_sparse(X):
+            X = sparse_rows(X, net.dtype, net.n_inputs)
         engine = EpochEngine(net, optimizer, X, Y, batch_size,
                              penalty=Penalty(params["alpha"], grad_scale, loss_scale),
                              sample_weight=sample_weight, weight_by_sum=True)
@@ -524,7 +531,7 @@ class _BaseFastMLP(BaseEstimator):
     def _forward(self, X):
         """Network outputs for row-layout ``X``: ndarray of shape (n_samples, n_outputs_)."""
         check_is_fitted(self, "_net")
-        X = validate_data(self, X, reset=False, dtype=self._net.dtype)
+        X = validate_data(self, X, reset=False, dtype=self._net.dtype, accept_sparse=SPARSE_FORMATS)
         return np.ascontiguousarray(self._net.predict(X.T).T)
 
     @classmethod
@@ -576,7 +583,7 @@ class _BaseFastMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -678,8 +685,13 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 
     Notes
     -----
-    Differences from scikit-learn's MLPClassifier: no ``sample_weight``, no sparse
-    input; a diverging fit with ``early_stopping`` records the NaN epoch and stops there
+    Sparse ``X`` (CSR or CSC; other formats are converted to CSR) trains and predicts
+    without a dense copy: the first layer multiplies each batch's non-zeros. Sample weights
+    follow scikit-learn's rules (each batch's loss is its weighted average, the L2 term
+    divides by the batch's weight sum, the validation score is weighted); scikit-learn's
+    early-stopping split ignores the weights, and so does fastnn's.
+
+    Differences from scikit-learn's MLPClassifier: a diverging fit with ``early_stopping`` records the NaN epoch and stops there
     with a ConvergenceWarning (keeping the best weights, as scikit-learn), where
     scikit-learn runs the remaining epochs on NaN weights; "lbfgs" on float32 input keeps
     float32 weights (scikit-learn's returns float64 ones); ``partial_fit`` is hidden for
@@ -704,7 +716,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     """
 
     def _validate_input(self, X, y, dtype, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset, order="C")
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset, order="C",
+                             accept_sparse=SPARSE_FORMATS)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -913,7 +926,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
 
     def _validate_input(self, X, y, dtype, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype,
-                             reset=reset, order="C")
+                             reset=reset, order="C", accept_sparse=SPARSE_FORMATS)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and (y < 0).any():

@@ -56,16 +56,18 @@ FLOAT32_CLASSIFIER_FAILURES = {
 
 
 FLOAT32_WEIGHT_FAILURE = {
-    "check_sample_weight_equivalence_on_dense_data": "compares the weighted fit with the fit on "
-                                                     "repeated rows at rtol=1e-7, below float32's "
-                                                     "epsilon: the two sum in another order "
-                                                     "(they differ by 1 ulp, 1.2e-7)",
+    f"check_sample_weight_equivalence_on_{kind}_data": "compares the weighted fit with the fit on "
+                                                       "repeated rows at rtol=1e-7, below float32's "
+                                                       "epsilon: the two sum in another order "
+                                                       "(they differ by 1 ulp, 1.2e-7)"
+    for kind in ("dense", "sparse")
 }
 
 INVSCALING_WEIGHT_FAILURE = {
-    "check_sample_weight_equivalence_on_dense_data": "invscaling's rate follows t_, the samples "
-                                                     "seen, which repeated rows increase: "
-                                                     "scikit-learn's MLPClassifier fails it too",
+    f"check_sample_weight_equivalence_on_{kind}_data": "invscaling's rate follows t_, the samples "
+                                                       "seen, which repeated rows increase: "
+                                                       "scikit-learn's MLPClassifier fails it too"
+    for kind in ("dense", "sparse")
 }
 
 
