@@ -77,6 +77,11 @@ class EpochEngine:
     weight_by_sum : bool, default False
         True: scikit-learn's convention (a batch's loss is its weighted average, the
         penalty divides by the batch's weight sum); False: Keras' (``sum w l / m``).
+    rollback : bool, default True
+        Keep backups for the divergence and Ctrl-C rules below. False (the scikit-learn
+        estimators, whose divergence is an error or a return to the best weights, as
+        scikit-learn's): no backups, a copy of the parameters and the optimizer state
+        less in memory and per call; a failing update is then left in the parameters.
 
     Notes
     -----
@@ -88,7 +93,8 @@ class EpochEngine:
     """
 
     def __init__(self, net, optimizer, Xs, Ys, batch_size, micro_batches=1, penalty=None,
-                 max_epochs_per_call=1, dropout_seed=0, sample_weight=None, weight_by_sum=False):
+                 max_epochs_per_call=1, dropout_seed=0, sample_weight=None, weight_by_sum=False,
+                 rollback=True):
         self.net = net
         self.optimizer = optimizer
         if isinstance(Xs, tuple):
@@ -110,8 +116,10 @@ class EpochEngine:
         self.counts = np.empty(max_epochs_per_call, dtype=np.int64)
         opt_buffers = optimizer.kernel_buffers(net)
         notices.announce_compilation(ktrain.train_epochs)
-        self._params_backup = np.empty_like(buffers.params)
-        self._state_backup = np.empty_like(opt_buffers.state)
+        self.rollback = bool(rollback)
+        if self.rollback:
+            self._params_backup = np.empty_like(buffers.params)
+            self._state_backup = np.empty_like(opt_buffers.state)
         # The kernel arguments that stay the same for the whole fit (lr is read from the
         # hyperparameter array at each call), built once: rebuilding them cost more than
         # the call itself on tiny networks.
@@ -158,6 +166,9 @@ class EpochEngine:
         net, optimizer = self.net, self.optimizer
         params, state = net.kernel_buffers.params, self._state
         steps_before = optimizer.steps
+        if not self.rollback:
+            status, trained, batch, _ = self._call(perms, -1)
+            return self._result(status, trained, batch)
         backed_up = False
         try:
             np.copyto(self._params_backup, params)
@@ -177,6 +188,10 @@ class EpochEngine:
                 optimizer.steps = steps_before
             net.buffers_changed()
             raise
+        return self._result(status, trained, batch)
+
+    def _result(self, status, trained, batch):
+        """The :class:`EpochRun` of a call's status, epochs trained and failing batch."""
         divergence = None
         if status != OK:
             what = "loss" if status == LOSS_NOT_FINITE else "parameters after the update"

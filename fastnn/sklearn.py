@@ -336,7 +336,7 @@ class _BaseFastMLP(BaseEstimator):
                                                            self._net.layers[-1].activation)
         self.n_iter_ = 0
         self.t_ = 0
-        self._best_params = self._net.params.copy()
+        self._best_params = None  # early stopping's copy of the best weights (made by its first fit)
         for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
             self.__dict__.pop(name, None)
         if params["solver"] == "lbfgs":  # scikit-learn keeps no curve for lbfgs
@@ -395,6 +395,8 @@ class _BaseFastMLP(BaseEstimator):
             self._optimizer = self._make_optimizer(params)
         optimizer = self._optimizer
         early_stopping = params["early_stopping"]
+        if early_stopping and self.__dict__.get("_best_params") is None:
+            self._best_params = net.params.copy()  # the weights restored if no epoch scores better
         if early_stopping:
             # Stratified (one output only) by the boolean targets, as scikit-learn: the split's
             # errors then name the classes as scikit-learn's do (['False'], not ['0.0']).
@@ -428,7 +430,7 @@ class _BaseFastMLP(BaseEstimator):
             X = sparse_rows(X, net.dtype, net.n_inputs)
         engine = EpochEngine(net, optimizer, X, Y, batch_size,
                              penalty=Penalty(params["alpha"], grad_scale, loss_scale),
-                             sample_weight=sample_weight, weight_by_sum=True)
+                             sample_weight=sample_weight, weight_by_sum=True, rollback=False)
         schedule = self._schedule(params, optimizer)
         with _threads.for_call(params["threads"]):
             self.n_iter_ = 0
@@ -574,7 +576,6 @@ class _BaseFastMLP(BaseEstimator):
             self.feature_names_in_ = np.array(source.feature_names_in_, dtype=object)
         self._initialize(net.sizes, self._check_params(), self._random_generator())
         self._net.params = net.params
-        self._best_params[...] = net.params
         for name in ("n_iter_", "t_", "loss_", "best_loss_"):
             if hasattr(source, name):
                 setattr(self, name, getattr(source, name))
