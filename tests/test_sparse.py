@@ -1,6 +1,6 @@
-"""Sparse inputs: the sparse first-layer kernels against the NumPy reference and central
-differences, Network.fit/predict and the estimators on sparse X equal to the dense fit, and
-no dense copy of X."""
+"""Sparse inputs through the API: a step against central differences, Network.fit/predict and
+the estimators on sparse X equal to the dense fit, and no dense copy of X (the kernels
+themselves: tests/kernels/test_sparse_kernels.py)."""
 
 import warnings
 
@@ -10,44 +10,11 @@ import pytest
 scipy_sparse = pytest.importorskip("scipy.sparse")
 
 import reference as ref  # noqa: E402
-from fastnn import Adam, Network  # noqa: E402
-from fastnn.kernels.sparse import sparse_backward, sparse_forward  # noqa: E402
-from fastnn.sparse import sparse_rows  # noqa: E402
+from fastnn import SGD, Adam, Network  # noqa: E402
 
 
 def _csr(n=60, features=40, density=0.1, seed=0, dtype=np.float64):
     return scipy_sparse.random(n, features, density=density, format="csr", random_state=seed, dtype=dtype)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sparse_kernels_match_the_dense_reference(dtype):
-    """Forward ``g(W X_b^T + b)`` and backward ``dW (+)= dZ X_b``, ``db (+)= sum dZ`` on a batch
-    of CSR rows in any order, against NumPy float64 on the dense rows; dtype kept."""
-    rng = np.random.default_rng(0)
-    X = _csr(dtype=dtype)
-    rows = np.array([5, 0, 17, 59, 3, 3], dtype=np.int64)
-    indptr, indices, data = sparse_rows(X, dtype, 40)
-    W = rng.normal(size=(7, 40)).astype(dtype)
-    b = rng.normal(size=(7, 1)).astype(dtype)
-    Z = np.empty((7, rows.size), dtype)
-    A = np.empty((7, rows.size), dtype)
-    sparse_forward(W, b, indptr, indices, data, rows, Z, A, 2)  # tanh
-    dense = X.toarray()[rows].T
-    Z_ref, A_ref = ref.dense_forward(W, b, dense, "tanh")
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(Z, Z_ref, rtol=tol, atol=tol)
-    np.testing.assert_allclose(A, A_ref, rtol=tol, atol=tol)
-    assert A.dtype == dtype
-    dZ = rng.normal(size=(7, rows.size)).astype(dtype)
-    dW = np.full((7, 40), 3.0, dtype)
-    db = np.full((7, 1), 3.0, dtype)
-    sparse_backward(indptr, indices, data, rows, dZ, dW, db, False)
-    dW_ref, db_ref, _ = ref.dense_backward(W, dense, dZ)
-    np.testing.assert_allclose(dW, dW_ref, rtol=tol, atol=tol)
-    np.testing.assert_allclose(db, db_ref, rtol=tol, atol=tol)
-    sparse_backward(indptr, indices, data, rows, dZ, dW, db, True)
-    np.testing.assert_allclose(dW, 2 * dW_ref, rtol=tol, atol=tol)
-    np.testing.assert_allclose(db, 2 * db_ref, rtol=tol, atol=tol)
 
 
 def test_sparse_step_is_the_central_difference_gradient():
@@ -59,8 +26,6 @@ def test_sparse_step_is_the_central_difference_gradient():
     net = Network([12, 5, 1], activation="tanh", seed=0, dtype=np.float64)
     layers = [(layer.W.copy(), layer.b.copy(), layer.activation) for layer in net.layers]
     lr = 0.3
-    from fastnn import SGD
-
     net.fit(X.T, y, epochs=1, batch_size=15, optimizer=SGD(lr), shuffle=False, verbose=0)
     h = 1e-6
     for l, (W, b, _) in enumerate(layers):
