@@ -368,7 +368,7 @@ class _BaseFastMLP(BaseEstimator):
         if is_sparse(X):
             X = sparse_rows(X, net.dtype, net.n_inputs)
         objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale, sample_weight)
-        with _threads.for_call(params["threads"]):
+        with _threads.for_call(params["threads"]), _threads.single_threaded_blas():
             result = scipy.optimize.minimize(
                 objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
                 options={"maxfun": params["max_fun"], "maxiter": params["max_iter"], "gtol": params["tol"]})
