@@ -68,6 +68,20 @@ def gather_inputs(Xs, perm, start, m, xbuf):
     raise TypeError("gather_inputs is compiled inside kernels only")
 
 
+def chunk_inputs(Xs, rows, start, stop):
+    """The inputs of samples ``start:stop`` in order: ``Xs[start:stop].T`` (a free view) for
+    dense ``Xs``, the sparse batch with ``rows[start:stop]`` (``rows = arange(N)``) for CSR
+    ``Xs``. Compiled inside kernels only."""
+    raise TypeError("chunk_inputs is compiled inside kernels only")
+
+
+@overload(chunk_inputs, jit_options=HELPER_OPTIONS)
+def _chunk_inputs(Xs, rows, start, stop):
+    if _is_batch(Xs):
+        return lambda Xs, rows, start, stop: (Xs[0], Xs[1], Xs[2], rows[start:stop])
+    return lambda Xs, rows, start, stop: Xs[start:stop].T
+
+
 @overload(batch_columns, jit_options=HELPER_OPTIONS)
 def _batch_columns(X):
     if _is_batch(X):
