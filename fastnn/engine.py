@@ -24,6 +24,10 @@ from .kernels.network import work_size
 from .kernels.sparse import plan_layout
 
 
+_CONSTANT_RATE = np.empty(0, dtype=np.float64)
+"""The epoch kernel's ``rates`` when every update uses the optimizer's ``lr``."""
+
+
 class Divergence(NamedTuple):
     """Where a run of epochs stopped on a NaN or infinite value."""
 
@@ -126,12 +130,20 @@ class EpochEngine:
         self._state = opt_buffers.state
         self._fixed = (*buffers, *opt_buffers, *self.data, batch_size, micro_batches)
         self._penalty = tuple(self.penalty)
-        self._tail = (net.dropout_rates, int(dropout_seed))  # dropout, then the weights if any
+        self._drop = (net.dropout_rates, int(dropout_seed))
+        self._weights = ()  # the kernel's optional weights bundle
         if sample_weight is not None:
             weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
-            self._tail += ((weights, np.empty(batch_size, dtype=np.float64), bool(weight_by_sum)),)
+            self._weights = ((weights, np.empty(batch_size, dtype=np.float64), bool(weight_by_sum)),)
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
+        self.updates_per_epoch = -(-self.batches_per_epoch // micro_batches)
+        self.rates = _CONSTANT_RATE
+
+    def set_rates(self, rates):
+        """The learning rate of each update of the next runs, in order (a per-step schedule;
+        at least as many as they make), or None: the optimizer's ``lr`` for every update."""
+        self.rates = _CONSTANT_RATE if rates is None else np.ascontiguousarray(rates, dtype=np.float64)
 
     def warm_up(self):
         """Compile (or load from the cache) the epoch kernel: a call that trains nothing
@@ -163,12 +175,12 @@ class EpochEngine:
                 rng.shuffle(self.order)
             if not self._one_per_call:
                 perms[i] = self.order
-        net, optimizer = self.net, self.optimizer
-        params, state = net.kernel_buffers.params, self._state
-        steps_before = optimizer.steps
         if not self.rollback:
             status, trained, batch, _ = self._call(perms, -1)
             return self._result(status, trained, batch)
+        net, optimizer = self.net, self.optimizer
+        params, state = net.kernel_buffers.params, self._state
+        steps_before = optimizer.steps
         backed_up = False
         try:
             np.copyto(self._params_backup, params)
@@ -218,4 +230,4 @@ class EpochEngine:
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
         OptBuffers, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
-                self.counts, *self._tail)
+                self.counts, *self._drop, self.rates, *self._weights)

@@ -300,6 +300,7 @@ class Network:
         self._step_loss = np.zeros(1, dtype=np.float64)  # train_step's batch loss, from the kernel
         self.optimizer = None  # the last fit's optimizer, or a checkpoint's (fastnn.load)
         self.epoch = None  # epochs completed by the last fit, or a checkpoint's
+        self.schedule = None  # the last fit's learning-rate schedule, or a checkpoint's
         self._X = None  # the checked input of the pending forward pass
         self._grads_zero = True  # the gradients are known to be zero
 
@@ -1008,7 +1009,7 @@ class Network:
                    schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split,
                    sample_weight=sample_weight, class_weight=class_weight)
 
-    def save(self, path, optimizer=None, epoch=None):
+    def save(self, path, optimizer=None, epoch=None, schedule=None):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`).
 
         Parameters
@@ -1020,6 +1021,9 @@ class Network:
             initial_epoch=net.epoch)`` then continues bitwise as the fit that never stopped.
         epoch : int, optional
             Epochs completed, restored as ``net.epoch``.
+        schedule : Schedule, optional
+            The learning-rate schedule bound to ``optimizer`` (its settings and counts),
+            restored as ``net.schedule``: pass ``schedule=net.schedule`` to the resumed fit.
 
         Examples
         --------
@@ -1034,7 +1038,7 @@ class Network:
         >>> again.optimizer.steps, again.epoch
         (3, 3)
         """
-        io.save(self, path, optimizer=optimizer, epoch=epoch)
+        io.save(self, path, optimizer=optimizer, epoch=epoch, schedule=schedule)
 
     # ----------------------------------------------------------------- other libraries
 

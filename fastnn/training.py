@@ -367,14 +367,14 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     schedule : Schedule, optional
         Sets the optimizer's learning rate before each epoch
         (:class:`~fastnn.schedules.StepDecay`, :class:`~fastnn.schedules.ExponentialDecay`,
-        :class:`~fastnn.schedules.CosineDecay`) or after an epoch without improvement
-        (:class:`~fastnn.schedules.ReduceLROnPlateau`); every update of an epoch uses
-        the same rate. A schedule made without an optimizer binds to this fit's (its
-        ``lr`` now is the initial rate); used again with the same optimizer, it
-        continues where it stopped. History then also records ``lr`` per epoch. With
-        ``initial_epoch``, a rate-by-epoch schedule that has not run yet starts at that
-        epoch (a checkpoint does not store the schedule: bind a new one to the restored
-        optimizer after setting its ``lr`` back to the initial rate).
+        :class:`~fastnn.schedules.CosineDecay`; with ``per="step"`` before each update)
+        or after an epoch without improvement (:class:`~fastnn.schedules.ReduceLROnPlateau`).
+        A schedule made without an optimizer binds to this fit's (its ``lr`` now is the
+        initial rate); used again with the same optimizer, it continues where it stopped.
+        It is kept as ``net.schedule``. History then also records ``lr`` per epoch (the
+        rate of the epoch's last update). A checkpoint stores it
+        (``net.save(path, optimizer=net.optimizer, schedule=net.schedule)``); with
+        ``initial_epoch``, a rate-by-time schedule that has not run yet starts at that epoch.
     initial_epoch : int >= 0, default 0
         Epochs already trained (as Keras): training resumes at epoch ``initial_epoch + 1``
         and the shuffling skips the orders of the epochs before. With the network, the
@@ -503,8 +503,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
     schedule = _check_schedule(schedule, optimizer)
-    if isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch:
-        schedule.epochs_done = initial_epoch  # a resumed fit: the schedule resumes too
+    resumed = isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -535,7 +534,11 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                          dropout_seed=dropout_seed, sample_weight=weights)
     if shuffle and initial_epoch:
         engine.skip_epochs(initial_epoch, rng)
+    if resumed:  # a resumed fit with a schedule that has not run: the schedule resumes too
+        schedule.epochs_done = initial_epoch
+        schedule.steps_done = initial_epoch * engine.updates_per_epoch
     net.optimizer = optimizer
+    net.schedule = schedule
 
     def train(first_epoch, count):
         """Metrics of ``count`` epochs from ``first_epoch`` (1-based); on divergence, those
@@ -588,13 +591,14 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         for epoch in range(initial_epoch + 1, epochs + 1):
             if schedule is not None:
                 schedule.epoch_begins()
+                engine.set_rates(schedule.step_rates(engine.updates_per_epoch))
             metrics = train(epoch, 1)[0]
             net.epoch = epoch
             if val is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
                     *val, names=("validation_data[0]", "validation_data[1]"))
             if schedule is not None:
-                metrics["lr"] = optimizer.lr  # the rate of this epoch's updates
+                metrics["lr"] = optimizer.lr  # the rate of this epoch's (last) update
                 schedule.epoch_ends(epoch * N, dict(metrics))
             history._append(epoch, metrics)
             stop = False

@@ -78,7 +78,7 @@ def count_correct(A, Y):
 @kernel
 def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
-                 drop_seed, weights=None):
+                 drop_seed, rates, weights=None):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
@@ -119,6 +119,11 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
         With ``drop_rates``: micro-batch i of the group of update t (1-based) uses the
         masks of ``(drop_seed, (t - 1) * micro_batches + i)``
         (:mod:`fastnn.kernels.dropout`), so a resumed fit draws the same masks.
+    rates : float64 ndarray of shape (U,)
+        Read: empty for a constant learning rate (``hyper``'s); else the learning rate of
+        each update of this call, in order (a per-step schedule): update ``u`` (0-based,
+        counted from this call's first) uses ``rates[u]`` (``U`` >= the call's updates),
+        and ``hyper``'s rate is left at the last one used.
     weights : (w, wbuf, by_sum), optional
         Per-sample weights: ``w`` float64 (N,) the weight of each sample, ``wbuf`` float64
         (>= s,) work space, ``by_sum`` the convention (:func:`~fastnn.kernels.weights.batch_weights`:
@@ -163,11 +168,13 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
     penalty = (alpha, grad_scale, loss_scale)
     E = perms.shape[0]
     batch = 0
+    first_step = step
     for e in range(E):
         last_stop = stop if e == E - 1 else -1
         loss_sum, correct, status, batch, step = _epoch(net, opt, data, batch_size, micro_batches,
                                                         penalty, perms[e], last_stop, step, work,
-                                                        drop_rates, drop_seed, weights)
+                                                        drop_rates, drop_seed, rates, first_step,
+                                                        weights)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -177,9 +184,10 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
 
 @kernel
 def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work, drop_rates,
-           drop_seed, weights):
+           drop_seed, rates, first_step, weights):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
-    (negative: all). Returns ``(loss_sum, correct, status, batch, step)``."""
+    (negative: all); ``first_step`` is the step count when the call began (``rates[0]`` is
+    its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``."""
     params, grads, layout, loss = net
     Xs, Ys = data
     N = perm.size
@@ -243,6 +251,9 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
                 return loss_sum, correct, LOSS_NOT_FINITE, k, step
         loss_sum += batch_loss * m
         if (k + 1) % accumulate == 0 or k == n_batches - 1:
+            if rates.size > 0:
+                lr = rates[step - first_step]
+                hyper[LR] = lr
             step += 1
             if plain_sgd and m == group_samples:
                 check = sgd_plain_update(params, grads, lr, m / group_samples)
