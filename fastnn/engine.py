@@ -18,6 +18,7 @@ import numpy as np
 
 from . import notices
 from . import threads as _threads
+from .kernels import optimizers as kopt
 from .kernels import training as ktrain
 from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
 from .kernels.network import work_size
@@ -128,8 +129,10 @@ class EpochEngine:
         # hyperparameter array at each call), built once: rebuilding them cost more than
         # the call itself on tiny networks.
         self._state = opt_buffers.state
-        self._fixed = (*buffers, *opt_buffers, *self.data, batch_size, micro_batches)
-        self._penalty = tuple(self.penalty)
+        # The optimizer as the kernel takes it (the state's type selects the update), and
+        # no penalty as Nones: a run compiles only the update and steps it uses.
+        self._fixed = (*buffers, *kopt.epoch_opt(opt_buffers), *self.data, batch_size, micro_batches)
+        self._penalty = (None, None, None) if self.penalty == NO_PENALTY else tuple(self.penalty)
         self._drop = (net.dropout_rates, int(dropout_seed))
         self._weights = ()  # the kernel's optional weights bundle
         if sample_weight is not None:
@@ -228,6 +231,6 @@ class EpochEngine:
 
     def _args(self, perms, stop):
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
-        OptBuffers, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
+        EpochOpt, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
                 self.counts, *self._drop, self.rates, *self._weights)

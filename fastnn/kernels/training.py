@@ -21,7 +21,7 @@ import numpy as np
 from ._jit import kernel
 from .bundles import LOSS_NOT_FINITE, OK, PARAMS_NOT_FINITE
 from .network import N_OUT, carve, network_backward, network_loss, output_offset
-from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
+from .optimizers import LR, epoch_update
 from .regularization import scale_add_l2
 from .sparse import gather_inputs, plan_layout
 from .views import borrow2d, view2d
@@ -76,21 +76,22 @@ def count_correct(A, Y):
 
 
 @kernel
-def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_size, micro_batches,
+def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
                  drop_seed, rates, weights=None):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
-    in order: ``NetBuffers``, ``OptBuffers``, ``Data``, ``EpochPlan``, ``Penalty``.
+    in order: ``NetBuffers``, ``EpochOpt``, ``Data``, ``EpochPlan``, ``Penalty``.
 
     Parameters
     ----------
     params, grads, layout, loss : NetBuffers
         ``params`` updated in place; ``grads`` overwritten (the last group's gradient);
         ``layout`` and ``loss`` read.
-    code, hyper, state : OptBuffers
-        ``state`` updated in place.
+    hyper, state : EpochOpt
+        ``state`` updated in place; its type (None, 1-D or 2-D) selects the optimizer
+        (:func:`~fastnn.kernels.optimizers.epoch_update`), so only that one compiles.
     Xs, Ys : Data
         Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW; or ``Xs`` the CSR
         arrays ``(indptr, indices, data)`` of the samples (:mod:`fastnn.kernels.sparse`;
@@ -99,8 +100,9 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
         ``batch_size`` s, ``micro_batches`` k per update, ``stop``: micro-batches of the
         last epoch to train (negative: all).
     alpha, grad_scale, loss_scale : Penalty
-        ``NO_PENALTY`` for plain training (bitwise: the penalty step is skipped); any other
-        needs ``micro_batches = 1``.
+        Three Nones for plain training: the penalty step is then not even compiled
+        (``NO_PENALTY`` gives the same bits, compiled with it); any other needs
+        ``micro_batches = 1``.
     perms : int64 ndarray of shape (E, N), C-contiguous
         Read: the order in which the samples are visited in each of the E epochs.
     step : int
@@ -163,18 +165,22 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
     the tiny workload). Inside, the bundles are plain tuples again.
     """
     net = (params, grads, layout, loss)
-    opt = (code, hyper, state)
     data = (Xs, Ys)
-    penalty = (alpha, grad_scale, loss_scale)
     E = perms.shape[0]
     batch = 0
     first_step = step
     for e in range(E):
         last_stop = stop if e == E - 1 else -1
-        loss_sum, correct, status, batch, step = _epoch(net, opt, data, batch_size, micro_batches,
-                                                        penalty, perms[e], last_stop, step, work,
-                                                        drop_rates, drop_seed, rates, first_step,
-                                                        weights)
+        if alpha is None:
+            loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
+                                                            micro_batches, None, perms[e], last_stop,
+                                                            step, work, drop_rates, drop_seed, rates,
+                                                            first_step, weights)
+        else:
+            loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
+                                                            micro_batches, (alpha, grad_scale, loss_scale),
+                                                            perms[e], last_stop, step, work, drop_rates,
+                                                            drop_seed, rates, first_step, weights)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -183,17 +189,18 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
 
 
 @kernel
-def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work, drop_rates,
-           drop_seed, rates, first_step, weights):
+def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, stop, step, work,
+           drop_rates, drop_seed, rates, first_step, weights):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
     (negative: all); ``first_step`` is the step count when the call began (``rates[0]`` is
-    its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``."""
+    its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``.
+
+    ``penalty`` is None or ``(alpha, grad_scale, loss_scale)``: Numba prunes the branches
+    of ``penalty is None`` before typing, so plain training does not compile the L2 step."""
     params, grads, layout, loss = net
     Xs, Ys = data
     N = perm.size
     n_L = Ys.shape[1]
-    code, hyper, state = opt
-    alpha, grad_scale, loss_scale = penalty
     bs = batch_size
     accumulate = micro_batches
     acts, z_out, delta, xbuf, ybuf, scratch = carve(work, plan_layout(layout, Xs), bs, True)
@@ -204,13 +211,6 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
     loss_sum = 0.0
     correct = 0
     group_samples = 0
-    penalized = alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0
-    # Plain SGD with an unscaled gradient (one micro-batch per update) skips the generic
-    # update's weight-decay term and state: bitwise the same parameters
-    # (see sgd_plain_update; a scale != 1 could be reassociated into lr, so it keeps
-    # the generic path).
-    plain_sgd = code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
-    lr = hyper[LR]
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
@@ -244,21 +244,19 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
         else:
             network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop,
                              weights[1][:m])
-        if penalized:
-            squares = scale_add_l2(params, grads, layout, grad_scale, alpha / divisor)
-            batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / divisor
-            if not np.isfinite(batch_loss):
-                return loss_sum, correct, LOSS_NOT_FINITE, k, step
+        if penalty is not None:
+            alpha, grad_scale, loss_scale = penalty
+            if alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0:
+                squares = scale_add_l2(params, grads, layout, grad_scale, alpha / divisor)
+                batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / divisor
+                if not np.isfinite(batch_loss):
+                    return loss_sum, correct, LOSS_NOT_FINITE, k, step
         loss_sum += batch_loss * m
         if (k + 1) % accumulate == 0 or k == n_batches - 1:
             if rates.size > 0:
-                lr = rates[step - first_step]
-                hyper[LR] = lr
+                hyper[LR] = rates[step - first_step]  # epoch_update reads the rate from hyper
             step += 1
-            if plain_sgd and m == group_samples:
-                check = sgd_plain_update(params, grads, lr, m / group_samples)
-            else:
-                check = optimizer_update(params, grads, code, hyper, state, step, m / group_samples)
+            check = epoch_update(params, grads, hyper, state, step, m / group_samples)
             if not np.isfinite(check):
                 return loss_sum, correct, PARAMS_NOT_FINITE, k, step
     return loss_sum, correct, OK, stop, step
