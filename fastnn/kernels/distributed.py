@@ -17,6 +17,7 @@ import numpy as np
 from ._jit import kernel
 from .network import carve, network_backward, network_loss
 from .optimizers import epoch_update
+from .sparse import gather_inputs
 from .training import count_correct, output_view
 from .views import borrow2d
 
@@ -52,17 +53,13 @@ def micro_batch_gradient(params, grads, layout, loss, Xs, Ys, rows, batch_size, 
     """
     acts, z_out, delta, xbuf, ybuf, scratch = carve(work, layout, batch_size, True)
     m = rows.size
-    n_0 = Xs.shape[1]
     n_L = Ys.shape[1]
-    xb = borrow2d(xbuf, 0, m, n_0)
+    X = gather_inputs(Xs, rows, 0, m, xbuf)  # as the epoch kernel gathers a batch
     yb = borrow2d(ybuf, 0, m, n_L)
     for j in range(m):
         r = rows[j]
-        for c in range(n_0):
-            xb[j, c] = Xs[r, c]
         for c in range(n_L):
             yb[j, c] = Ys[r, c]
-    X = xb.T
     Y = yb.T
     drop = (drop_rates, drop_seed, drop_step)
     batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)

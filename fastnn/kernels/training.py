@@ -23,7 +23,9 @@ from .bundles import LOSS_NOT_FINITE, OK, PARAMS_NOT_FINITE
 from .network import N_OUT, carve, network_backward, network_loss, output_offset
 from .optimizers import LR, epoch_update
 from .regularization import scale_add_l2
+from .sparse import gather_inputs, plan_layout
 from .views import borrow2d, view2d
+from .weights import batch_weights
 
 
 @kernel
@@ -76,7 +78,7 @@ def count_correct(A, Y):
 @kernel
 def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
-                 drop_seed, rates):
+                 drop_seed, rates, weights=None):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
@@ -91,7 +93,9 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
         ``state`` updated in place; its type (None, 1-D or 2-D) selects the optimizer
         (:func:`~fastnn.kernels.optimizers.epoch_update`), so only that one compiles.
     Xs, Ys : Data
-        Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW.
+        Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW; or ``Xs`` the CSR
+        arrays ``(indptr, indices, data)`` of the samples (:mod:`fastnn.kernels.sparse`;
+        ``work`` then sized for :func:`~fastnn.kernels.sparse.plan_layout`).
     batch_size, micro_batches, stop : EpochPlan
         ``batch_size`` s, ``micro_batches`` k per update, ``stop``: micro-batches of the
         last epoch to train (negative: all).
@@ -122,6 +126,11 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
         each update of this call, in order (a per-step schedule): update ``u`` (0-based,
         counted from this call's first) uses ``rates[u]`` (``U`` >= the call's updates),
         and ``hyper``'s rate is left at the last one used.
+    weights : (w, wbuf, by_sum), optional
+        Per-sample weights: ``w`` float64 (N,) the weight of each sample, ``wbuf`` float64
+        (>= s,) work space, ``by_sum`` the convention (:func:`~fastnn.kernels.weights.batch_weights`:
+        True for scikit-learn's, whose batch penalty then divides by the batch's weight sum
+        instead of m). None (the default) compiles the unweighted loop.
 
     Returns
     -------
@@ -166,12 +175,12 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
             loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
                                                             micro_batches, None, perms[e], last_stop,
                                                             step, work, drop_rates, drop_seed, rates,
-                                                            first_step)
+                                                            first_step, weights)
         else:
             loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
                                                             micro_batches, (alpha, grad_scale, loss_scale),
                                                             perms[e], last_stop, step, work, drop_rates,
-                                                            drop_seed, rates, first_step)
+                                                            drop_seed, rates, first_step, weights)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -181,7 +190,7 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
 
 @kernel
 def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, stop, step, work,
-           drop_rates, drop_seed, rates, first_step):
+           drop_rates, drop_seed, rates, first_step, weights):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
     (negative: all); ``first_step`` is the step count when the call began (``rates[0]`` is
     its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``.
@@ -191,11 +200,10 @@ def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, st
     params, grads, layout, loss = net
     Xs, Ys = data
     N = perm.size
-    n_0 = Xs.shape[1]
     n_L = Ys.shape[1]
     bs = batch_size
     accumulate = micro_batches
-    acts, z_out, delta, xbuf, ybuf, scratch = carve(work, layout, bs, True)
+    acts, z_out, delta, xbuf, ybuf, scratch = carve(work, plan_layout(layout, Xs), bs, True)
 
     n_batches = (N + bs - 1) // bs
     if stop < 0 or stop > n_batches:
@@ -206,18 +214,20 @@ def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, st
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
-        xb = borrow2d(xbuf, 0, m, n_0)
+        X = gather_inputs(Xs, perm, start, m, xbuf)
         yb = borrow2d(ybuf, 0, m, n_L)
         for j in range(m):
             r = perm[start + j]
-            for c in range(n_0):
-                xb[j, c] = Xs[r, c]
             for c in range(n_L):
                 yb[j, c] = Ys[r, c]
-        X = xb.T
         Y = yb.T
         drop = (drop_rates, drop_seed, step * accumulate + k % accumulate)
-        batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+        if weights is None:
+            divisor = np.float64(m)
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+        else:
+            divisor = batch_weights(weights[0], perm[start:start + m], weights[2], weights[1])
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop, weights[1][:m])
         if not np.isfinite(batch_loss):
             return loss_sum, correct, LOSS_NOT_FINITE, k, step
         correct += count_correct(output_view(acts, layout, m), Y)
@@ -229,12 +239,16 @@ def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, st
             for i in range(grads.size):
                 grads[i] *= factor
         group_samples += m
-        network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
+        if weights is None:
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
+        else:
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop,
+                             weights[1][:m])
         if penalty is not None:
             alpha, grad_scale, loss_scale = penalty
             if alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0:
-                squares = scale_add_l2(params, grads, layout, grad_scale, alpha / m)
-                batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / m
+                squares = scale_add_l2(params, grads, layout, grad_scale, alpha / divisor)
+                batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / divisor
                 if not np.isfinite(batch_loss):
                     return loss_sum, correct, LOSS_NOT_FINITE, k, step
         loss_sum += batch_loss * m
