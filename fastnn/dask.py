@@ -68,10 +68,9 @@ from .kernels import optimizers as kopt
 from .kernels import training as ktrain
 from .kernels.network import work_size
 from .notices import caller_stacklevel
-from .optimizers import get_optimizer
 from .training import (History, _check_nonnegative_int, _EpochLines, _ProgressBar, _warn_if_nothing_learnt,
-                       add_validation, check_callbacks, check_validation_data, check_verbose,
-                       draw_dropout_seed, notify, sample_major)
+                       add_validation, check_loop_options, check_validation_data, draw_dropout_seed,
+                       notify, sample_major)
 
 __all__ = ["WorkerLostError", "fit"]
 
@@ -386,12 +385,7 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     client = _client(client)
     addresses = _workers(client, workers)
     epochs = _check_nonnegative_int(epochs, "epochs")
-    accumulate = check_positive_int(accumulate, "accumulate")
-    optimizer = get_optimizer(optimizer)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
-    check_verbose(verbose)
-    callbacks = check_callbacks(callbacks)
+    accumulate, optimizer, callbacks = check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks)
     val = check_validation_data(net, validation_data)
     rng = check_seed(seed)
     drop_seed = draw_dropout_seed(net, seed, rng)

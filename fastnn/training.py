@@ -142,6 +142,17 @@ def notify(listeners, epoch, metrics):
     return stop
 
 
+def check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks):
+    """The options every fit loop shares, checked: ``(accumulate, optimizer, callbacks)``
+    (an optimizer object for a name, callbacks as a list)."""
+    accumulate = check_positive_int(accumulate, "accumulate")
+    optimizer = get_optimizer(optimizer)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+    check_verbose(verbose)
+    return accumulate, optimizer, check_callbacks(callbacks)
+
+
 def check_verbose(verbose):
     """``verbose`` if it is 0, 1 or 2, else ValueError."""
     if verbose not in (0, 1, 2) or isinstance(verbose, float):
@@ -540,12 +551,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                          f"the epoch to train up to, as in Keras (fit(epochs={initial_epoch + epochs}, "
                          f"initial_epoch={initial_epoch}) trains {epochs} more)")
     batch_size = min(check_positive_int(batch_size, "batch_size"), N)
-    accumulate = check_positive_int(accumulate, "accumulate")
-    optimizer = get_optimizer(optimizer)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
-    check_verbose(verbose)
-    callbacks = check_callbacks(callbacks)
+    accumulate, optimizer, callbacks = check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks)
     if not isinstance(restore_best_weights, (bool, np.bool_)):
         raise TypeError(f"restore_best_weights must be True or False; got {restore_best_weights!r}")
     if patience is not None:
