@@ -12,6 +12,7 @@ from .kernels import optimizers as kopt
 from .kernels.activations import CODES as ACTIVATION_CODES
 from .kernels.bundles import BAD_BATCH, OK, NetBuffers
 from .kernels.checks import all_finite, all_in_range
+from .kernels.products import SAMPLE_TILE
 from .kernels.losses import CODES as LOSS_CODES
 from .kernels.training import count_correct, output_view
 from .layers import Dense, check_activation, check_dropout
@@ -387,8 +388,9 @@ class Network:
         return self.params.size
 
     def product_size(self, m):
-        """Multiply-adds of the largest matrix product for a batch of m (thread policy)."""
-        return m * self._max_weights
+        """Multiply-adds of the largest matrix product for a batch of m (thread policy);
+        a batch shorter than a forward tile is padded to one."""
+        return max(m, SAMPLE_TILE) * self._max_weights
 
     def __repr__(self):
         acts = ", ".join(layer.activation for layer in self.layers)
@@ -514,10 +516,12 @@ class Network:
         m = checked.shape[1]
         ws = self._workspace(m)
         notices.announce_compilation(knet.network_forward)
-        if drop is None:
-            knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
-        else:
-            knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out, drop)
+        with _threads.training_threads(self.product_size(m), kind="forward"):
+            if drop is None:
+                knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out)
+            else:
+                knet.network_forward(self.params, self.kernel_buffers.layout, checked, ws.acts, ws.z_out,
+                                     drop)
         self._drop = drop
         out = self._output(ws.acts, m)
         if not all_finite(out.reshape(-1)):
@@ -545,12 +549,13 @@ class Network:
         ws = self._train_ws
         grads = self.grads
         before = None if self._grads_zero else grads.copy()
-        if self._drop is None:
-            knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
-                                  not self._grads_zero)
-        else:
-            knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
-                                  not self._grads_zero, self._drop)
+        with _threads.training_threads(self.product_size(Y.shape[1]), kind="backward"):
+            if self._drop is None:
+                knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                                      not self._grads_zero)
+            else:
+                knet.network_backward(*self.kernel_buffers, self._X, Y, ws.acts, ws.delta, ws.scratch,
+                                      not self._grads_zero, self._drop)
         if not all_finite(grads):
             if before is None:
                 grads.fill(0)
@@ -625,7 +630,7 @@ class Network:
         params, grads, layout, loss = self.kernel_buffers
         args = (params, grads, layout, loss, X, Y, ws.acts, ws.z_out, ws.delta, ws.scratch, lr, lo, hi,
                 self._step_loss)
-        work = m * self._max_weights
+        work = self.product_size(m)
         # The kernel checks the batch (finite inputs, targets in range), then applies the
         # update only if every new weight is finite (no copy of the weights, one
         # read-only pass): otherwise they are left as they were.
@@ -714,7 +719,8 @@ class Network:
         # One call over the whole batch: a mask is keyed by the sample's place in it.
         params, _, layout, loss = self.kernel_buffers
         ws = Workspace(layout, X.shape[1], self.dtype, False)
-        J = knet.network_loss(params, layout, loss, X, Y, ws.acts, ws.z_out, drop)
+        with _threads.training_threads(self.product_size(X.shape[1]), kind="forward"):
+            J = knet.network_loss(params, layout, loss, X, Y, ws.acts, ws.z_out, drop)
         if not np.isfinite(J):
             raise self._overflow("loss", X, Y)
         return float(J)

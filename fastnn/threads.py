@@ -1,37 +1,36 @@
-"""How many threads the BLAS library may use while fastnn trains.
+"""How many threads fastnn's kernels use, and why the bits never depend on it.
 
-fastnn's kernels are serial; its matrix products call the BLAS that Numba's ``np.dot``
-uses (SciPy's OpenBLAS) and NumPy's own. On a machine with few cores shared with other
-work, a two-thread BLAS region spin-waits whenever the other core is busy, and the MEAN
-training step gets several times slower with 2 threads than with 1 (measure it with
-``python -m asv_benchmarks.threads --busy``; figures in the README's performance section
-and docs/performance-notes.md). So fastnn limits BLAS to one thread during training by
-default, and only around its own calls: the limit is lifted again when the call returns,
-so the rest of the program is not affected.
+fastnn's matrix products (:mod:`fastnn.kernels.products`) are cut into tiles fixed by
+the shapes alone, each one single-threaded BLAS call, and Numba's threads share the
+tiles out. So the thread count changes the speed and never the result: training,
+prediction and every other call give bitwise the same numbers for 1, 2 or 64 threads.
+Around each call fastnn sets Numba's thread count and holds BLAS itself to one thread
+(a multi-threaded BLAS call sums in another order); both are restored when the call
+returns, so the rest of the program is not affected.
 
-The limit is applied only to batches big enough for the BLAS to use threads at all
-(OpenBLAS runs a product of ``m * n * k < 262144`` multiply-adds on one thread anyway),
-so small networks pay nothing for it.
+The default, ``"auto"``, uses the cores of the process's CPU affinity for work big
+enough to gain (products of at least :data:`THREADED_WORK` multiply-adds; smaller calls
+are left alone and run on one thread) and measures instead of trusting: for each size
+of call it keeps a running mean of the time with one thread and with all cores (stalls
+included), uses the faster and now and then tries the other again, within a time budget
+of about 0.5%. On a quiet machine it settles on all cores for big layers; when another
+process holds a core, on one thread (``python -m asv_benchmarks.threads``, with and
+without ``--busy``). Since the bits do not depend on the thread count, the choice is free.
 
-``"auto"`` measures instead of guessing: for each size of call it times calls with one
-thread and with every core, keeps a running mean of each (stalls included), uses the
-faster and now and then tries the other again, within a time budget of about 0.5%. On
-a quiet machine it settles on all cores for big layers, on a busy one on a single thread
-(``python -m asv_benchmarks.threads``, with and without ``--busy``).
-The price: OpenBLAS splits a product differently for another thread count, so results
-can differ in the last bits between runs; the default (1) keeps training bitwise
-reproducible.
+Pin the count with ``threads=N`` on a call, :func:`set_num_threads`, or the environment
+variable ``FASTNN_NUM_THREADS`` (read at import: an int or "auto"). More threads than
+cores are accepted (Numba runs at most ``NUMBA_NUM_THREADS``, the cores by default).
 
 Examples
 --------
 >>> import fastnn
 >>> fastnn.get_num_threads()
-1
->>> with fastnn.num_threads(2):      # let BLAS use two threads in this block
+'auto'
+>>> with fastnn.num_threads(2):      # two threads in this block
 ...     pass
->>> fastnn.set_num_threads("auto")   # measure, and use what is faster here and now
->>> fastnn.set_num_threads(None)     # never touch the BLAS thread count
->>> fastnn.set_num_threads(1)        # back to the default
+>>> fastnn.set_num_threads(1)        # one thread: the same bits, on one core
+>>> fastnn.set_num_threads(None)     # never touch Numba's or BLAS's thread count
+>>> fastnn.set_num_threads("auto")   # back to the default
 """
 
 import contextlib
@@ -39,18 +38,22 @@ import numbers
 import os
 import time
 
-DEFAULT_THREADS = 1
-"""BLAS threads during training unless :func:`set_num_threads` says otherwise."""
-
-THREADED_WORK = 262144
-"""OpenBLAS multithreads a gemm only from ``m * n * k >= 65536 * 4`` multiply-adds."""
-
-_setting = DEFAULT_THREADS
-_controller = None
-_unavailable = False
-
+import numba
 
 AUTO = "auto"
+
+DEFAULT_THREADS = AUTO
+"""Threads of fastnn's calls unless :func:`set_num_threads` or ``FASTNN_NUM_THREADS`` say otherwise."""
+
+ENV_VAR = "FASTNN_NUM_THREADS"
+
+THREADED_WORK = 262144
+"""Calls whose largest product has fewer multiply-adds run as they are: their products are
+one tile (or too few to share), and OpenBLAS runs a gemm of ``m * n * k < 65536 * 4``
+multiply-adds on one thread anyway."""
+
+_controller = None
+_unavailable = False
 
 
 def check_threads(n):
@@ -69,12 +72,26 @@ def check_threads(n):
     return int(n)
 
 
+def _from_environment():
+    value = os.environ.get(ENV_VAR, "").strip()
+    if not value:
+        return DEFAULT_THREADS
+    try:
+        return check_threads(value if value == AUTO else int(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{ENV_VAR} must be a positive integer or 'auto'; got {value!r} "
+                         f"(unset it for the default, 'auto')") from None
+
+
 def available_cores():
     """Cores this process may run on (its CPU affinity), at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+_setting = _from_environment()
 
 
 class AutoThreads:
@@ -157,19 +174,19 @@ _auto = None
 def _auto_policy():
     global _auto
     if _auto is None:
-        _auto = AutoThreads(sorted({1, available_cores()}))
+        _auto = AutoThreads(sorted({1, _numba_threads(available_cores())}))
     return _auto
 
 
 def set_num_threads(n):
-    """Set how many BLAS threads fastnn's training calls may use.
+    """Set how many threads fastnn's calls may use; the results do not depend on it.
 
     Parameters
     ----------
     n : int >= 1, "auto" or None
-        ``None`` leaves the BLAS thread count alone (whatever ``OPENBLAS_NUM_THREADS``
-        or the library chose); ``"auto"`` measures which is faster (see the module
-        notes). The default is :data:`DEFAULT_THREADS` (1).
+        ``"auto"`` (the default, :data:`DEFAULT_THREADS`) measures whether all cores or
+        one is faster (see the module notes). ``None`` leaves Numba's and BLAS's thread
+        counts alone (then a multi-threaded BLAS may change the last bits).
     """
     global _setting
     _setting = check_threads(n)
@@ -190,6 +207,12 @@ def num_threads(n):
         yield
     finally:
         _setting = previous
+
+
+def _numba_threads(n):
+    """``n`` within Numba's pool (``NUMBA_NUM_THREADS``, fixed at import): more threads
+    than that run on the pool, with the same bits."""
+    return max(1, min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def _blas():
@@ -214,13 +237,15 @@ def for_call(threads):
 
 @contextlib.contextmanager
 def training_threads(work, steps=1, kind="train"):
-    """Apply the thread setting around one training call, then restore the BLAS state.
+    """Apply the thread setting around one call, then restore Numba's and BLAS's state.
+
+    Numba runs the setting's threads (or "auto"'s choice), BLAS one thread.
 
     Parameters
     ----------
     work : int
-        The largest matrix product of the call, in multiply-adds (``m * n_l * n_{l-1}``).
-        Below :data:`THREADED_WORK` nothing is changed (BLAS would not thread anyway).
+        The largest matrix product of the call, in multiply-adds (``m * n_l * n_{l-1}``,
+        m at least a forward tile). Below :data:`THREADED_WORK` nothing is changed.
     steps : int, default 1
         Steps (or forward chunks) the call runs: with ``"auto"``, its time per step is
         what is compared.
@@ -229,25 +254,28 @@ def training_threads(work, steps=1, kind="train"):
         ("train": training steps; "forward": forward passes only).
     """
     n = _setting
-    blas = _blas() if n is not None and work >= THREADED_WORK else None
-    if blas is None:
+    if n is None or work < THREADED_WORK:
         yield
         return
     auto = _auto_policy() if n == AUTO else None
     if auto is not None:
         key = (kind, work)
         n = auto.choose(key)
-    libs = blas.lib_controllers
+    blas = _blas()
+    libs = blas.lib_controllers if blas is not None else []
     previous = [lib.get_num_threads() for lib in libs]
     for lib, old in zip(libs, previous):
-        if old != n:
-            lib.set_num_threads(n)
+        if old != 1:
+            lib.set_num_threads(1)
+    numba_previous = numba.get_num_threads()
+    numba.set_num_threads(_numba_threads(n))
     start = time.perf_counter()
     try:
         yield
         if auto is not None:
             auto.record(key, n, (time.perf_counter() - start) / max(1, steps))
     finally:
+        numba.set_num_threads(numba_previous)
         for lib, old in zip(libs, previous):
-            if old != n:
+            if old != 1:
                 lib.set_num_threads(old)

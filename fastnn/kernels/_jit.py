@@ -37,3 +37,9 @@ cached themselves): the same flags, without the dispatcher-only ones."""
 def kernel(func):
     """Compile ``func`` with fastnn's JIT policy (``numba.njit(**JIT_OPTIONS)``)."""
     return numba.njit(**JIT_OPTIONS)(func)
+
+
+def parallel_kernel(func):
+    """:func:`kernel` with ``parallel=True``, for the tiled products (kernels/products.py)
+    only: parallel kernels compile slower, so nothing else gets the flag."""
+    return numba.njit(parallel=True, **JIT_OPTIONS)(func)

@@ -1,18 +1,20 @@
 """The dense layer: fused forward (matmul + bias + activation) and accumulating backward.
 
-Matrix products use ``np.dot(a, b, out)``, which Numba lowers to a BLAS gemm call with
-no copy for transposed operands; everything else is one pass over the output. Products
+Matrix products are the tiled, thread-count-invariant gemm calls of
+:mod:`fastnn.kernels.products`; everything else is one pass over the output. Products
 under :data:`SMALL_PRODUCT` multiply-adds (the tiny networks) run as plain loops
 instead, because there the BLAS call itself costs more than the arithmetic; measure it
 with ``python -m asv_benchmarks.compare -w tiny small`` (figures and why the threshold
-stays low: docs/performance-notes.md).
+stays low: docs/performance-notes.md). The forward pass decides by the layer's shape and
+a full sample tile, never by the batch size, so a sample's output does not depend on its
+batch.
 """
 
-import numpy as np
 from numba.extending import register_jitable
 
 from ._jit import HELPER_OPTIONS, kernel
 from .activations import bias_activation
+from .products import SAMPLE_TILE, forward_product, input_product, weight_product
 from .views import borrow2d
 
 SMALL_PRODUCT = 4096
@@ -83,10 +85,10 @@ def dense_forward(W, b, A_prev, Z, A, act):
     ``Z[l] = W[l] A[l-1] + b[l]`` (b broadcast over the m columns), ``A[l] = g(Z[l])``.
     All arrays share one dtype, float32 or float64.
     """
-    if _small(W.shape[0], W.shape[1], A_prev.shape[1]):
+    if _small(W.shape[0], W.shape[1], SAMPLE_TILE):
         _loop_nn(W, A_prev, Z)
     else:
-        np.dot(W, A_prev, Z)
+        forward_product(W, A_prev, Z)
     bias_activation(Z, b, A, act)
 
 
@@ -126,12 +128,12 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, add_to_grads, need_d
         _loop_nt(dZ, A_prev, dW, add_to_grads)
     elif add_to_grads:
         prod = borrow2d(scratch, 0, dW.shape[0], dW.shape[1])
-        np.dot(dZ, A_prev.T, prod)
+        weight_product(dZ, A_prev, prod)
         for i in range(n):
             for k in range(dW.shape[1]):
                 dW[i, k] += prod[i, k]
     else:
-        np.dot(dZ, A_prev.T, dW)
+        weight_product(dZ, A_prev, dW)
     for i in range(n):
         total = dZ[i, 0]
         for j in range(1, m):
@@ -144,4 +146,4 @@ def dense_backward(W, A_prev, dZ, dW, db, dA_prev, scratch, add_to_grads, need_d
         if small:
             _loop_nn(W.T, dZ, dA_prev)
         else:
-            np.dot(W.T, dZ, dA_prev)
+            input_product(W, dZ, dA_prev)
