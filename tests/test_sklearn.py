@@ -39,19 +39,6 @@ def test_sklearn_checks_default_parameters(estimator, check):
 FLOAT32_REGRESSOR_FAILURES = {
     "check_regressor_multioutput": "the check requires float64 predictions; dtype=float32 "
                                    "predicts in float32 by design",
-    "check_methods_sample_order_invariance": "compares predictions of permuted rows at rtol=1e-7, "
-                                             "below float32's epsilon (1.2e-7); BLAS rounds some "
-                                             "columns of a block differently, so it fails on some "
-                                             "runs and passes on others",
-}
-
-
-FLOAT32_CLASSIFIER_FAILURES = {
-    "check_methods_sample_order_invariance": "issue 11 (every core, the same bits): OpenBLAS sums "
-                                             "an element in another order by its place in a tile, "
-                                             "so on some CPUs (AMD EPYC, Haswell kernels) permuted "
-                                             "rows differ by up to 9e-8; non-strict until issue 11 "
-                                             "makes predictions batch-invariant",
 }
 
 
@@ -59,8 +46,6 @@ def expected_failures(estimator):
     """Checks that cannot pass for a setting, with the reason (run as xfail, not skipped)."""
     if estimator.dtype == np.float32 and isinstance(estimator, FastMLPRegressor):
         return FLOAT32_REGRESSOR_FAILURES
-    if estimator.dtype == np.float32 and isinstance(estimator, FastMLPClassifier):
-        return FLOAT32_CLASSIFIER_FAILURES
     return {}
 
 

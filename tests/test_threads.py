@@ -1,6 +1,8 @@
-"""The thread setting: validated and scoped, applied around big kernel calls only (and the
-BLAS state restored), per fit and per estimator, and the "auto" policy."""
+"""The thread setting: validated and scoped, applied around big kernel calls only (Numba's
+threads set, BLAS held to one thread, both restored), per fit and per estimator, and the
+"auto" policy. That the bits do not depend on it: tests/test_thread_invariance.py."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -22,12 +24,12 @@ def xor(dtype=np.float32):
 
 
 def test_thread_setting_validated_and_scoped():
-    assert fastnn.get_num_threads() == threads.DEFAULT_THREADS == 1
+    assert fastnn.get_num_threads() == threads.DEFAULT_THREADS == "auto"
     with fastnn.num_threads(2):
         assert fastnn.get_num_threads() == 2
         with fastnn.num_threads(None):
             assert fastnn.get_num_threads() is None
-    assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == "auto"
     with pytest.raises(ValueError, match="threads"):
         fastnn.set_num_threads(0)
     with pytest.raises(TypeError, match="threads"):
@@ -62,35 +64,61 @@ def test_blas_threads_limited_during_big_steps_and_restored():
     assert after == before
 
 
+class _Seen(list):
+    def __init__(self):
+        super().__init__()
+        self.numba = []
+
+
 def _blas_threads_seen_by(monkeypatch, module, names):
     """Wrap the kernels ``names`` of ``module``: each call records the BLAS thread counts
-    in effect (threadpoolctl) and runs the original."""
+    in effect (threadpoolctl) and runs the original. Numba's thread count at each call
+    is appended to the list's attribute ``numba``."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     import scipy.linalg.cython_blas  # noqa: F401
 
-    seen = []
+    seen = _Seen()
     for name in names:
         original = getattr(module, name)
 
         def spy(*args, _original=original):
             seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
                          if i["user_api"] == "blas"})
+            seen.numba.append(numba.get_num_threads())
             return _original(*args)
 
         monkeypatch.setattr(module, name, spy)
     return seen
 
 
-@pytest.mark.parametrize("threads_arg", [None, 1, 2])
-def test_fit_threads_argument_sets_blas_threads_for_that_fit_only(monkeypatch, threads_arg):
+@pytest.mark.parametrize("threads_arg", [1, 2, 8])
+def test_fit_threads_argument_sets_numba_threads_for_that_fit_only(monkeypatch, threads_arg):
     from fastnn.kernels import training as ktrain
 
     seen = _blas_threads_seen_by(monkeypatch, ktrain, ["train_epochs"])
     net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
     assert 64 * 512 * 256 >= threads.THREADED_WORK
+    before = numba.get_num_threads()
     net.fit(X, Y, epochs=2, batch_size=64, verbose=0, threads=threads_arg)
-    assert seen and all(counts == {threads_arg or 1} for counts in seen), seen
-    assert threads.get_num_threads() == 1  # the global setting is untouched
+    assert seen and all(counts == {1} for counts in seen), seen  # BLAS on one thread
+    # Numba's threads: as asked, within its pool (8 on a 2-core machine runs 2).
+    assert seen.numba == [min(threads_arg, numba.config.NUMBA_NUM_THREADS)] * len(seen)
+    assert numba.get_num_threads() == before
+    assert threads.get_num_threads() == "auto"  # the global setting is untouched
+
+
+def test_threads_none_leaves_numba_and_blas_alone(monkeypatch):
+    from fastnn.kernels import training as ktrain
+
+    seen = _blas_threads_seen_by(monkeypatch, ktrain, ["train_epochs"])
+    net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
+    outside = {i["num_threads"] for i in __import__("threadpoolctl").threadpool_info()
+               if i["user_api"] == "blas"}
+    net.fit(X, Y, epochs=1, batch_size=64, verbose=0, threads=None)  # None: the global "auto"
+    with fastnn.num_threads(None):
+        net.fit(X, Y, epochs=1, batch_size=64, verbose=0)
+    assert seen[0] == {1} and seen[-1] == outside, seen
+    assert seen.numba[-1] == numba.get_num_threads()
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
@@ -119,7 +147,8 @@ def test_estimator_threads_parameter(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning after 2 iterations
         clf.fit(X, y)
-    assert seen and all(counts == {2} for counts in seen), seen
+    assert seen and all(counts == {1} for counts in seen), seen
+    assert seen.numba == [min(2, numba.config.NUMBA_NUM_THREADS)] * len(seen)
     assert clf.get_params()["threads"] == 2
     with pytest.raises(ValueError, match="threads"):
         FastMLPClassifier(threads=0, max_iter=1).fit(X[:20], y[:20])
@@ -169,11 +198,13 @@ def test_auto_threads_in_fit_uses_one_or_all_cores_and_records_times(monkeypatch
     monkeypatch.setattr(threads, "_auto", policy)
     net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
     net.fit(X, Y, epochs=6, batch_size=64, verbose=0, validation_data=(X, Y), threads="auto")
-    assert [counts for counts in seen] == [{1}, {1}, {2}, {2}, *seen[4:]], seen
-    assert all(counts in ({1}, {2}) for counts in seen)
+    assert all(counts == {1} for counts in seen), seen
+    two = min(2, numba.config.NUMBA_NUM_THREADS)
+    assert seen.numba == [1, 1, two, two, *seen.numba[4:]], seen.numba
+    assert all(n in (1, two) for n in seen.numba)
     means = policy.means(("train", 64 * 512 * 256))
     assert set(means) == {1, 2} and all(t > 0 for t in means.values())
-    assert threads.get_num_threads() == 1
+    assert threads.get_num_threads() == "auto"
 
 
 def test_auto_threads_on_one_core_is_one_thread(monkeypatch):
@@ -184,6 +215,7 @@ def test_auto_threads_on_one_core_is_one_thread(monkeypatch):
     net, X, Y = _net_and_batch([512, 256, 2], 128, np.float32)
     net.fit(X, Y, epochs=3, batch_size=64, verbose=0, validation_data=(X, Y), threads="auto")
     assert seen and all(counts == {1} for counts in seen), seen
+    assert seen.numba == [1] * len(seen)
 
 
 def test_threads_script_prints_every_setting(capsys):
@@ -197,7 +229,7 @@ def test_threads_script_prints_every_setting(capsys):
     expected = {f"{what}, {n}" for what in ("train_step", "fit") for n in counts}
     assert settings == expected
     assert all(float(row[row.index("mean") + 1]) > 0 for row in rows)
-    assert threads.get_num_threads() == 1
+    assert threads.get_num_threads() == "auto"
 
 
 def test_fit_applies_the_thread_policy_around_each_epoch(monkeypatch):
