@@ -16,10 +16,10 @@ just the step's matrix products with NumPy on preallocated buffers. Ratios are
 ``peer time / fastnn time`` (above 1: fastnn is faster); for gemm-only, fastnn's speed
 as a fraction of the products' alone.
 
-Threads: fastnn uses its default (:mod:`fastnn.threads`, one BLAS thread while
-training) unless ``--threads N`` (or ``auto``) is given. Peers use their own defaults unless
-``--peer-threads N`` is given. The table gives medians; the mean is printed beside
-them, since a stalled two-thread region shows in the mean first.
+Threads: fastnn uses its default (:mod:`fastnn.threads`, "auto": all cores for big
+layers, one BLAS thread per tile) unless ``--threads N`` (or ``auto``) is given. Peers
+use their own defaults unless ``--peer-threads N`` is given. The table gives medians; the
+mean is printed beside them, since a stalled two-thread region shows in the mean first.
 
 The header names the BLAS each library runs (threadpoolctl's view: library, version,
 kernel architecture, threads). Where ``OPENBLAS_CORETYPE`` is set (some machines set it
@@ -155,7 +155,7 @@ def main(argv=None):
     parser.add_argument("--peer-threads", type=int, default=None,
                         help="limit the peers' threads (default: their own defaults)")
     parser.add_argument("--threads", type=lambda v: v if v == "auto" else int(v), default=None,
-                        help="fastnn's BLAS threads while training, N or 'auto' (default: fastnn's default)")
+                        help="fastnn's threads, N or 'auto' (default: fastnn's default)")
     args = parser.parse_args(argv)
 
     import scipy.linalg.cython_blas  # noqa: F401  (load every BLAS before limiting threads)
@@ -166,7 +166,7 @@ def main(argv=None):
         _limit_peers(args.peer_threads)
     if args.threads is not None:
         fastnn.set_num_threads(args.threads)
-    print(f"fastnn {fastnn.__version__}, BLAS threads while training: {fastnn.get_num_threads()}; "
+    print(f"fastnn {fastnn.__version__}, threads: {fastnn.get_num_threads()}; "
           f"peers' threads: {args.peer_threads or 'their defaults'}; "
           f"median of {args.rounds} interleaved rounds")
     for peer in args.peers:  # load every peer's libraries before reporting their BLAS

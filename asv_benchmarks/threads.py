@@ -1,4 +1,4 @@
-"""fastnn's BLAS thread settings side by side: 1 thread, all cores, and "auto".
+"""fastnn's thread settings side by side: 1 thread, all cores, and "auto" (the default).
 
     python -m asv_benchmarks.threads                 # medium and large, float32
     python -m asv_benchmarks.threads --busy          # with another process holding a core

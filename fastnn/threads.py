@@ -36,7 +36,6 @@ Examples
 import contextlib
 import numbers
 import os
-import threading
 import time
 
 import numba
@@ -55,7 +54,6 @@ multiply-adds on one thread anyway."""
 
 _controller = None
 _unavailable = False
-_parallel_call = threading.Lock()
 
 
 def check_threads(n):
@@ -263,11 +261,6 @@ def training_threads(work, steps=1, kind="train"):
     if auto is not None:
         key = (kind, work)
         n = auto.choose(key)
-    # One parallel call at a time: a call from another Python thread meanwhile runs on one
-    # thread (same bits), since Numba's workqueue layer aborts on concurrent launches.
-    parallel = n > 1 and _parallel_call.acquire(blocking=False)
-    if not parallel:
-        n = 1
     blas = _blas()
     libs = blas.lib_controllers if blas is not None else []
     previous = [lib.get_num_threads() for lib in libs]
@@ -283,8 +276,6 @@ def training_threads(work, steps=1, kind="train"):
             auto.record(key, n, (time.perf_counter() - start) / max(1, steps))
     finally:
         numba.set_num_threads(numba_previous)
-        if parallel:
-            _parallel_call.release()
         for lib, old in zip(libs, previous):
             if old != 1:
                 lib.set_num_threads(old)

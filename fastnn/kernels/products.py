@@ -25,7 +25,7 @@ column-major ``c x r`` matrix with leading dimension ``c``.
 
 import numpy as np
 from llvmlite import ir
-from numba import get_num_threads, prange
+from numba import prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic, register_jitable
 
@@ -39,8 +39,7 @@ OUTPUT_TILE = 256
 
 PARALLEL_WORK = 1 << 20
 """Products of fewer multiply-adds run their tiles in a plain loop: a parallel region costs
-more than it gains there (the tiles, and so the bits, are the same either way). So does
-any product while Numba's thread count is 1 (no region is launched)."""
+more than it gains there (the tiles, and so the bits, are the same either way)."""
 
 _CHAR = ir.IntType(8)
 _VOIDP = ir.IntType(8).as_pointer()
@@ -146,7 +145,7 @@ def forward_product(W, A, Z):
     """
     s_tiles = _tiles(A.shape[1], SAMPLE_TILE)
     count = s_tiles * _tiles(W.shape[0], OUTPUT_TILE)
-    if count == 1 or W.shape[0] * W.shape[1] * A.shape[1] < PARALLEL_WORK or get_num_threads() == 1:
+    if count == 1 or W.shape[0] * W.shape[1] * A.shape[1] < PARALLEL_WORK:
         for t in range(count):
             _forward_tile(W, A, Z, t, s_tiles)
         return
@@ -187,7 +186,7 @@ def weight_product(dZ, A, out):
     i_tiles = _tiles(A.shape[0], OUTPUT_TILE)
     count = i_tiles * _tiles(dZ.shape[0], OUTPUT_TILE)
     zero = out.dtype.type(0)
-    if count == 1 or dZ.shape[0] * dZ.shape[1] * A.shape[0] < PARALLEL_WORK or get_num_threads() == 1:
+    if count == 1 or dZ.shape[0] * dZ.shape[1] * A.shape[0] < PARALLEL_WORK:
         for t in range(count):
             _weight_tile(dZ, A, out, t, i_tiles, zero)
         return
@@ -223,7 +222,7 @@ def input_product(W, dZ, out):
     """
     s_tiles = _tiles(dZ.shape[1], SAMPLE_TILE)
     count = s_tiles * _tiles(W.shape[1], OUTPUT_TILE)
-    if count == 1 or W.shape[0] * W.shape[1] * dZ.shape[1] < PARALLEL_WORK or get_num_threads() == 1:
+    if count == 1 or W.shape[0] * W.shape[1] * dZ.shape[1] < PARALLEL_WORK:
         for t in range(count):
             _input_tile(W, dZ, out, t, s_tiles)
         return
