@@ -25,7 +25,7 @@ def test_the_nets_of_the_thread_runs_share_tiles_among_threads():
     n, m = thread_runs.SIZES[0], 129
     assert n * n * m >= products.PARALLEL_WORK  # a parallel region, not a loop
     assert m % products.SAMPLE_TILE and n > products.OUTPUT_TILE  # a padded tile, two output tiles
-    assert 40 * 2 * 13001 >= products.PARALLEL_WORK and 13001 % products.SAMPLE_TILE  # gradcheck's
+    assert 40 * 2 * 13201 >= products.PARALLEL_WORK and 13201 % products.SAMPLE_TILE  # gradcheck's
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

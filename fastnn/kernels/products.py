@@ -27,7 +27,7 @@ import numpy as np
 from llvmlite import ir
 from numba import prange
 from numba.core import cgutils, types
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic, overload, register_jitable
 
 from ._jit import HELPER_OPTIONS, parallel_kernel
 
@@ -45,18 +45,23 @@ _CHAR = ir.IntType(8)
 _VOIDP = ir.IntType(8).as_pointer()
 
 
+def _flat_source(X):
+    """A C- or F-contiguous 2-D array's memory as a 1-D view (in njit code)."""
+    raise NotImplementedError("only callable from compiled code")
+
+
 @intrinsic
-def _gemm(typingctx, transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc):
-    """``C = op(A) @ op(B) + beta * C`` on column-major tiles, through ``numba_xxgemm``.
+def _gemm(typingctx, transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """``C = op(A) @ op(B)`` on column-major matrices, through ``numba_xxgemm``.
 
     ``a``, ``b``, ``c`` are arrays of one dtype (any layout, read as raw memory from
-    element ``*_off``); ``transa``/``transb`` are True for a transposed operand; ``beta``
-    is 0 or 1. The sizes are those of BLAS's ``?gemm``."""
-    sig = types.void(transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc)
+    element ``*_off``); ``transa``/``transb`` are True for a transposed operand. The
+    sizes are those of BLAS's ``?gemm``."""
+    sig = types.void(transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
     dtype = a.dtype
 
     def codegen(context, builder, signature, args):
-        (ta, tb, m_, n_, k_, a_, ao, lda_, b_, bo, ldb_, beta_, c_, co, ldc_) = args
+        (ta, tb, m_, n_, k_, a_, ao, lda_, b_, bo, ldb_, c_, co, ldc_) = args
         intp = context.get_value_type(types.intp)
         fnty = ir.FunctionType(ir.IntType(32), [_CHAR, _CHAR, _CHAR, intp, intp, intp, _VOIDP, _VOIDP,
                                                 intp, _VOIDP, intp, _VOIDP, _VOIDP, intp])
@@ -73,17 +78,15 @@ def _gemm(typingctx, transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, beta
         def trans(flag):
             return builder.select(flag, ir.Constant(_CHAR, ord("t")), ir.Constant(_CHAR, ord("n")))
 
-        lltype = context.get_value_type(dtype)
         alpha = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1.0))
-        beta_slot = cgutils.alloca_once(builder, lltype)
-        builder.store(context.cast(builder, beta_, argtys[11], dtype), beta_slot)
+        beta = cgutils.alloca_once_value(builder, context.get_constant(dtype, 0.0))
         kind = ir.Constant(_CHAR, ord("s" if dtype == types.float32 else "d"))
         builder.call(fn, (kind, trans(ta), trans(tb), cast(m_, argtys[2]), cast(n_, argtys[3]),
                           cast(k_, argtys[4]), builder.bitcast(alpha, _VOIDP),
                           pointer(a_, argtys[5], ao, argtys[6]), cast(lda_, argtys[7]),
                           pointer(b_, argtys[8], bo, argtys[9]), cast(ldb_, argtys[10]),
-                          builder.bitcast(beta_slot, _VOIDP),
-                          pointer(c_, argtys[12], co, argtys[13]), cast(ldc_, argtys[14])))
+                          builder.bitcast(beta, _VOIDP),
+                          pointer(c_, argtys[11], co, argtys[12]), cast(ldc_, argtys[13])))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -95,37 +98,80 @@ def _tiles(size, tile):
 
 
 @register_jitable(**HELPER_OPTIONS)
-def _forward_tile(W, A, Z, t, s_tiles):
-    """Tile ``t`` of ``Z = W @ A``: samples ``s`` tile ``t % s_tiles``, outputs ``t // s_tiles``."""
-    n_out, n_in = W.shape
-    m = A.shape[1]
-    s = (t % s_tiles) * SAMPLE_TILE
-    o = (t // s_tiles) * OUTPUT_TILE
-    rows = min(OUTPUT_TILE, n_out - o)
-    ms = min(SAMPLE_TILE, m - s)
-    zero = Z.dtype.type(0)
-    if ms == SAMPLE_TILE:
-        # Z^T (m x n_out, ld m) tile = A^T tile @ W^T tile; A is C- or F-contiguous.
-        if A.flags.c_contiguous:
-            _gemm(False, False, SAMPLE_TILE, rows, n_in, A, s, m, W, o * n_in, n_in, zero, Z, o * m + s, m)
-        else:
-            _gemm(True, False, SAMPLE_TILE, rows, n_in, A, s * n_in, n_in, W, o * n_in, n_in, zero,
-                  Z, o * m + s, m)
+def _tile(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, tm, tn, pad, t):
+    """Tile ``t`` of :func:`gemm_tiles`: rows ``r`` tile ``t % M-tiles``, columns ``q`` the rest."""
+    m_tiles = _tiles(M, tm)
+    r = (t % m_tiles) * tm
+    q = (t // m_tiles) * tn
+    rows = min(tm, M - r)
+    cols = min(tn, N - q)
+    a_off = r * lda if ta else r
+    b_off = q if tb else q * ldb
+    if rows == tm or not pad:
+        _gemm(ta, tb, rows, cols, K, a, a_off, lda, b, b_off, ldb, c, r + q * ldc, ldc)
         return
-    # The last, short tile: through a zero-padded full tile, so its shape is the same.
-    padded = np.zeros(SAMPLE_TILE * n_in, Z.dtype)
-    for p in range(n_in):
-        for j in range(ms):
-            padded[p * SAMPLE_TILE + j] = A[p, s + j]
-    out = np.empty(SAMPLE_TILE * rows, Z.dtype)
-    _gemm(False, False, SAMPLE_TILE, rows, n_in, padded, 0, SAMPLE_TILE, W, o * n_in, n_in, zero,
-          out, 0, SAMPLE_TILE)
-    for q in range(rows):
-        for j in range(ms):
-            Z[o + q, s + j] = out[q * SAMPLE_TILE + j]
+    # A short last row tile, through a zero-padded full one, so its gemm has the same shape.
+    padded = np.zeros(tm * K, c.dtype)
+    for p in range(K):
+        for j in range(rows):
+            padded[p * tm + j] = a[p + (r + j) * lda] if ta else a[r + j + p * lda]
+    out = np.empty(tm * cols, c.dtype)
+    _gemm(False, tb, tm, cols, K, padded, 0, tm, b, b_off, ldb, out, 0, tm)
+    for k in range(cols):
+        for j in range(rows):
+            c[r + j + (q + k) * ldc] = out[k * tm + j]
 
 
 @parallel_kernel
+def gemm_tiles(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, tm, tn, pad):
+    """``C = op(A) @ op(B)`` (column-major, BLAS's ``?gemm`` arguments) in tiles
+    of ``tm`` rows by ``tn`` columns of ``C``, one single-threaded gemm each.
+
+    Parameters
+    ----------
+    ta, tb : bool
+        ``op(A) = A.T`` / ``op(B) = B.T``.
+    M, N, K : int
+        ``op(A)`` is M x K, ``op(B)`` K x N, ``C`` M x N.
+    a, b, c : 1-D ndarrays of one dtype
+        The matrices' memory, leading dimensions ``lda``, ``ldb``, ``ldc``. ``a`` and
+        ``b`` are read, ``c`` is overwritten.
+    tm, tn : int
+        Tile sizes. The tiles depend on the shapes only, so the bits do not depend on
+        the thread count.
+    pad : bool
+        Compute a short last row tile through a zero-padded full one: then every row
+        of ``C`` is computed by a gemm of the same shape whatever M is (the forward
+        pass: samples are the rows).
+
+    Notes
+    -----
+    Below :data:`PARALLEL_WORK` multiply-adds, the tiles run in a plain loop.
+    """
+    count = _tiles(M, tm) * _tiles(N, tn)
+    if count == 1 or M * N * K < PARALLEL_WORK:
+        for t in range(count):
+            _tile(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, tm, tn, pad, t)
+        return
+    for t in prange(count):
+        _tile(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, tm, tn, pad, t)
+
+
+_NO = np.bool_(False)
+_YES = np.bool_(True)
+_size = np.int64
+"""Flags and tile sizes passed to :func:`gemm_tiles` as plain (non-literal) values, so that
+one compiled version serves every product of a dtype (compile time)."""
+
+
+@overload(_flat_source)
+def _flat_overload(X):
+    if isinstance(X, types.Array) and X.layout == "F":
+        return lambda X: X.T.reshape(-1)
+    return lambda X: X.reshape(-1)
+
+
+@register_jitable(**HELPER_OPTIONS)
 def forward_product(W, A, Z):
     """``Z = W @ A`` in fixed, padded sample tiles: batch- and thread-count-invariant.
 
@@ -140,36 +186,17 @@ def forward_product(W, A, Z):
 
     Notes
     -----
-    Tiles of :data:`SAMPLE_TILE` samples (the last zero-padded) by :data:`OUTPUT_TILE`
-    outputs, one single-threaded gemm each, spread over ``prange``.
+    ``Z^T = A^T W^T`` (m x n_l, column-major): tiles of :data:`SAMPLE_TILE` samples (the
+    last zero-padded) by :data:`OUTPUT_TILE` outputs.
     """
-    s_tiles = _tiles(A.shape[1], SAMPLE_TILE)
-    count = s_tiles * _tiles(W.shape[0], OUTPUT_TILE)
-    if count == 1 or W.shape[0] * W.shape[1] * A.shape[1] < PARALLEL_WORK:
-        for t in range(count):
-            _forward_tile(W, A, Z, t, s_tiles)
-        return
-    for t in prange(count):
-        _forward_tile(W, A, Z, t, s_tiles)
+    n_out, n_in = W.shape
+    m = A.shape[1]
+    f = A.flags.f_contiguous and not A.flags.c_contiguous
+    gemm_tiles(f, _NO, m, n_out, n_in, _flat_source(A), n_in if f else m, W.reshape(-1), n_in,
+               Z.reshape(-1), m, _size(SAMPLE_TILE), _size(OUTPUT_TILE), _YES)
 
 
 @register_jitable(**HELPER_OPTIONS)
-def _weight_tile(dZ, A, out, t, i_tiles, beta):
-    """Tile ``t`` of ``out = dZ @ A.T (+ out)``: inputs tile ``t % i_tiles``, outputs ``t // i_tiles``."""
-    n_out, m = dZ.shape
-    n_in = A.shape[0]
-    i = (t % i_tiles) * OUTPUT_TILE
-    o = (t // i_tiles) * OUTPUT_TILE
-    cols = min(OUTPUT_TILE, n_in - i)
-    rows = min(OUTPUT_TILE, n_out - o)
-    # dW^T (n_in x n_out, ld n_in) tile = A tile (n_in x m) @ dZ^T tile (m x n_out).
-    if A.flags.c_contiguous:
-        _gemm(True, False, cols, rows, m, A, i * m, m, dZ, o * m, m, beta, out, o * n_in + i, n_in)
-    else:
-        _gemm(False, False, cols, rows, m, A, i, n_in, dZ, o * m, m, beta, out, o * n_in + i, n_in)
-
-
-@parallel_kernel
 def weight_product(dZ, A, out):
     """``out = dZ @ A.T``, tiled over the rows and columns of ``out`` (each element is
     one gemm's sum over all m samples, whatever the thread count).
@@ -183,31 +210,14 @@ def weight_product(dZ, A, out):
     out : ndarray of shape (n_l, n_{l-1}), C-contiguous
         Overwritten.
     """
-    i_tiles = _tiles(A.shape[0], OUTPUT_TILE)
-    count = i_tiles * _tiles(dZ.shape[0], OUTPUT_TILE)
-    zero = out.dtype.type(0)
-    if count == 1 or dZ.shape[0] * dZ.shape[1] * A.shape[0] < PARALLEL_WORK:
-        for t in range(count):
-            _weight_tile(dZ, A, out, t, i_tiles, zero)
-        return
-    for t in prange(count):
-        _weight_tile(dZ, A, out, t, i_tiles, zero)
+    n_out, m = dZ.shape
+    n_in = A.shape[0]
+    f = A.flags.f_contiguous and not A.flags.c_contiguous
+    gemm_tiles(not f, _NO, n_in, n_out, m, _flat_source(A), n_in if f else m, dZ.reshape(-1), m,
+               out.reshape(-1), n_in, _size(OUTPUT_TILE), _size(OUTPUT_TILE), _NO)
 
 
 @register_jitable(**HELPER_OPTIONS)
-def _input_tile(W, dZ, out, t, s_tiles):
-    """Tile ``t`` of ``out = W.T @ dZ``: samples tile ``t % s_tiles``, inputs ``t // s_tiles``."""
-    n_out, n_in = W.shape
-    m = dZ.shape[1]
-    s = (t % s_tiles) * SAMPLE_TILE
-    i = (t // s_tiles) * OUTPUT_TILE
-    ms = min(SAMPLE_TILE, m - s)
-    cols = min(OUTPUT_TILE, n_in - i)
-    # dA^T (m x n_in, ld m) tile = dZ^T tile (m x n_out) @ W tile (n_out x n_in).
-    _gemm(False, True, ms, cols, n_out, dZ, s, m, W, i, n_in, out.dtype.type(0), out, i * m + s, m)
-
-
-@parallel_kernel
 def input_product(W, dZ, out):
     """``out = W.T @ dZ``, tiled over samples and inputs (a sum over the n_l outputs each).
 
@@ -220,11 +230,7 @@ def input_product(W, dZ, out):
     out : ndarray of shape (n_{l-1}, m), C-contiguous
         Overwritten.
     """
-    s_tiles = _tiles(dZ.shape[1], SAMPLE_TILE)
-    count = s_tiles * _tiles(W.shape[1], OUTPUT_TILE)
-    if count == 1 or W.shape[0] * W.shape[1] * dZ.shape[1] < PARALLEL_WORK:
-        for t in range(count):
-            _input_tile(W, dZ, out, t, s_tiles)
-        return
-    for t in prange(count):
-        _input_tile(W, dZ, out, t, s_tiles)
+    n_out, n_in = W.shape
+    m = dZ.shape[1]
+    gemm_tiles(_NO, _YES, m, n_in, n_out, dZ.reshape(-1), m, W.reshape(-1), n_in,
+               out.reshape(-1), m, _size(SAMPLE_TILE), _size(OUTPUT_TILE), _NO)
