@@ -2,6 +2,8 @@
 
 - :mod:`~fastnn.kernels.activations`: bias + activation (fused), activation derivatives
 - :mod:`~fastnn.kernels.dense`: the fused dense forward and the accumulating backward
+- :mod:`~fastnn.kernels.products`: the matrix products, in fixed tiles over threads
+  (bitwise the same for any thread count; predictions independent of the batch)
 - :mod:`~fastnn.kernels.losses`: loss values and their output gradients
 - :mod:`~fastnn.kernels.optimizers`: in-place parameter updates
 - :mod:`~fastnn.kernels.regularization`: the L2 penalty's gradient over flat buffers
