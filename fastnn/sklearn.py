@@ -633,9 +633,10 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         Precision of the weights and of the computation; inputs are converted to it.
         None: the input's, as scikit-learn (float32 stays float32, anything else is
         float64); ``warm_start`` and ``partial_fit`` keep the fitted network's.
-    threads : int >= 1, optional
-        BLAS threads while fitting. None (default): fastnn's setting
-        (:func:`fastnn.set_num_threads`, 1 by default).
+    threads : int >= 1 or "auto", optional
+        Threads while fitting. None (default): fastnn's setting
+        (:func:`fastnn.set_num_threads`, "auto" by default); the results are the same
+        bits for any count.
 
     Attributes
     ----------

@@ -354,11 +354,10 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     min_delta : float, default 0.0
     restore_best_weights : bool, default True
         With early stopping: end with the weights of the best epoch.
-    threads : int >= 1, optional
-        BLAS threads for this fit only. None (default): fastnn's setting
-        (:func:`fastnn.set_num_threads`, 1 by default: measured fastest by the mean on a
-        shared 2-core machine; a quiet machine with idle cores gains from 2 on big
-        layers). Results can differ in the last bits between thread counts.
+    threads : int >= 1 or "auto", optional
+        Threads for this fit only. None (default): fastnn's setting
+        (:func:`fastnn.set_num_threads`, "auto" by default: all cores for big layers,
+        one when that is faster). The results are bitwise the same for any count.
     schedule : Schedule, optional
         Sets the optimizer's learning rate before each epoch
         (:class:`~fastnn.schedules.StepDecay`, :class:`~fastnn.schedules.ExponentialDecay`,
@@ -400,7 +399,7 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
 
     Notes
     -----
-    BLAS runs with ``threads`` (or the threads of :func:`fastnn.set_num_threads`) during
+    Numba runs ``threads`` (or the threads of :func:`fastnn.set_num_threads`) during
     each epoch call. The reported ``loss`` of an epoch is the sample-weighted mean of the batch losses,
     each measured on its batch just before that batch's update (as Keras does).
     """
