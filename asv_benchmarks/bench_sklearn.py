@@ -128,3 +128,46 @@ class TimeLbfgsFit:
         return self.estimator.fit(self.X, self.y).n_iter_
 
     track_iterations.unit = "iterations"
+
+
+def lbfgs_side_by_side(rounds=7):
+    """:class:`TimeLbfgsFit`'s workloads, interleaved: the median fit time of fastnn and of
+    scikit-learn with its default BLAS threads and with one, and the training scores."""
+    import statistics
+    import time
+
+    results = {}
+    for dataset in ["iris", "digits", "breast_cancer", "diabetes"]:
+        peers = {}
+        for estimator in ("fastnn", "sklearn", "sklearn-1-thread"):
+            bench = TimeLbfgsFit()
+            bench.setup(dataset, estimator)
+            bench.teardown(dataset, estimator)  # its thread limit is applied per run below
+            peers[estimator] = bench
+        times = {name: [] for name in peers}
+        for _ in range(rounds):
+            for name, bench in peers.items():
+                limits = None
+                if name == "sklearn-1-thread":
+                    from threadpoolctl import threadpool_limits
+
+                    limits = threadpool_limits(1, user_api="blas")
+                start = time.perf_counter()
+                bench.time_fit(dataset, name)
+                times[name].append(time.perf_counter() - start)
+                if limits is not None:
+                    limits.restore_original_limits()
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        scores = {name: bench.estimator.score(bench.X, bench.y) for name, bench in peers.items()}
+        results[dataset] = medians
+        print(f"{dataset:14s} fastnn {medians['fastnn'] * 1e3:7.1f} ms | sklearn "
+              f"{medians['sklearn'] * 1e3:7.1f} ms ({medians['sklearn'] / medians['fastnn']:5.2f}x) | "
+              f"sklearn-1-thread {medians['sklearn-1-thread'] * 1e3:7.1f} ms "
+              f"({medians['sklearn-1-thread'] / medians['fastnn']:5.2f}x) | train score "
+              f"{scores['fastnn']:.4f} vs {scores['sklearn']:.4f}")
+    return results
+
+
+if __name__ == "__main__":  # python -m asv_benchmarks.bench_sklearn: the lbfgs table
+    lbfgs_side_by_side()
+

@@ -145,16 +145,8 @@ _COLD_START = (
 )
 
 
-class ColdStart:
-    """A fresh process: ``import fastnn`` + the first training step, with the kernels
-    compiled from scratch (empty cache) or loaded from a warm on-disk cache.
-
-    ``time_first_step`` is the whole process, interpreter start-up and exit included;
-    ``track_time_to_first_step`` stops the clock when the first step has returned (the
-    child prints the wall-clock time then), which is what a user waits for: the
-    interpreter's tear-down at exit (a garbage collection over every object Numba and
-    SciPy created, about 0.2 s here) is not part of reaching the first step.
-    """
+class _FreshProcess:
+    """A child interpreter run with a chosen kernel cache folder (the cold-start benchmarks)."""
 
     params = (["cold_cache", "warm_cache"], DTYPES[:1] if SMOKE else DTYPES)
     param_names = ["cache", "dtype"]
@@ -162,18 +154,20 @@ class ColdStart:
     number = 1
     repeat = (1, 3, 30.0)
     timeout = 300
+    template = None
+    """The child's code, formatted with ``dtype``; it prints the wall-clock time when done."""
 
     def setup(self, cache, dtype):
         import fastnn
 
         self.root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
-        self.code = _COLD_START.format(dtype=dtype)
+        self.code = self.template.format(dtype=dtype)
         self.tmp = tempfile.mkdtemp(prefix="fastnn-asv-cache-")
         if cache == "warm_cache":
             self._run(self.tmp)
 
     def _run(self, cache_dir):
-        """Run the child; return seconds from its start to the end of its first step."""
+        """Run the child; return seconds from its start to the end of its work."""
         env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.root, env.get("PYTHONPATH")]))
         start = time.time()
@@ -186,15 +180,60 @@ class ColdStart:
             return tempfile.mkdtemp(prefix="fastnn-asv-cold-", dir=self.tmp)
         return self.tmp
 
-    def time_first_step(self, cache, dtype):
-        self._run(self._cache_dir(cache))
-
-    def track_time_to_first_step(self, cache, dtype):
+    def _median(self, cache):
         return statistics.median(self._run(self._cache_dir(cache)) for _ in range(self.runs))
-
-    track_time_to_first_step.unit = "seconds"
 
     def teardown(self, cache, dtype):
         import shutil
 
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ColdStart(_FreshProcess):
+    """A fresh process: ``import fastnn`` + the first training step, with the kernels
+    compiled from scratch (empty cache) or loaded from a warm on-disk cache.
+
+    ``time_first_step`` is the whole process, interpreter start-up and exit included;
+    ``track_time_to_first_step`` stops the clock when the first step has returned (the
+    child prints the wall-clock time then), which is what a user waits for: the
+    interpreter's tear-down at exit (a garbage collection over every object Numba and
+    SciPy created, about 0.2 s here) is not part of reaching the first step.
+    """
+
+    template = _COLD_START
+
+    def time_first_step(self, cache, dtype):
+        self._run(self._cache_dir(cache))
+
+    def track_time_to_first_step(self, cache, dtype):
+        return self._median(cache)
+
+    track_time_to_first_step.unit = "seconds"
+
+
+_COLD_FIT = (
+    "import warnings, numpy as np, fastnn\n"
+    "warnings.filterwarnings('ignore', category=fastnn.CompileWarning)\n"
+    "rng = np.random.default_rng(0)\n"
+    "X = rng.random((4, 64)).astype(np.{dtype})\n"
+    "Y = (X.sum(axis=0, keepdims=True) > 2).astype(np.{dtype})\n"
+    "net = fastnn.Network([4, 8, 1], dtype=np.{dtype})\n"
+    "net.fit(X, Y, epochs=5, batch_size=16, optimizer='sgd', verbose=0)\n"
+    "import time; print(repr(time.time()))\n"
+)
+
+
+class ColdFit(_FreshProcess):
+    """A fresh process: ``import fastnn`` + the end of a first ``Network.fit`` (a small
+    sigmoid network, plain SGD), with an empty or a warm kernel cache: what a new user
+    waits for. The compile time per kernel: ``python -m asv_benchmarks.compile_times --run fit``.
+    """
+
+    template = _COLD_FIT
+    # CI's smoke run: one empty-cache fit (one cold compile), not a second one to warm up.
+    params = (["cold_cache"], DTYPES[:1]) if SMOKE else _FreshProcess.params
+
+    def track_time_to_first_fit(self, cache, dtype):
+        return self._median(cache)
+
+    track_time_to_first_fit.unit = "seconds"

@@ -82,9 +82,10 @@ class ModelCheckpoint(Callback):
     every : int >= 1, default 1
         Without ``save_best_only``: save after epochs ``every``, ``2 * every``, ...
     save_optimizer : bool, default True
-        Also save the optimizer's state and step count, and the epoch: a fit resumed from
-        the file (``fastnn.load``, then ``fit(..., optimizer=net.optimizer,
-        initial_epoch=net.epoch)``) is bitwise the fit that never stopped.
+        Also save the optimizer's state and step count, the epoch and the fit's schedule:
+        a fit resumed from the file (``fastnn.load``, then ``fit(..., optimizer=net.optimizer,
+        schedule=net.schedule, initial_epoch=net.epoch)``) is bitwise the fit that never
+        stopped.
 
     Attributes
     ----------
@@ -143,7 +144,8 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as err:
             raise ValueError(f"filepath {self.filepath!r} has a field this fit cannot fill ({err!r}); "
                              f"use {{epoch}} or one of {sorted(metrics)}") from None
+        schedule = getattr(self.network, "schedule", None) if self.save_optimizer else None
         self.network.save(path, optimizer=self.optimizer if self.save_optimizer else None,
-                          epoch=epoch if self.save_optimizer else None)
+                          epoch=epoch if self.save_optimizer else None, schedule=schedule)
         self.saved.append(path)
         return

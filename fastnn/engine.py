@@ -18,9 +18,15 @@ import numpy as np
 
 from . import notices
 from . import threads as _threads
+from .kernels import optimizers as kopt
 from .kernels import training as ktrain
 from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
 from .kernels.network import work_size
+from .kernels.sparse import plan_layout
+
+
+_CONSTANT_RATE = np.empty(0, dtype=np.float64)
+"""The epoch kernel's ``rates`` when every update uses the optimizer's ``lr``."""
 
 
 class Divergence(NamedTuple):
@@ -54,8 +60,9 @@ class EpochEngine:
         Trained in place.
     optimizer : Optimizer
         Bound to ``net`` here (its state carries over between engines of one network).
-    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype
-        Inputs, one sample per ROW (checked by the caller).
+    Xs : ndarray of shape (N, n_0), C-contiguous, the network's dtype, or SparseRows
+        Inputs, one sample per ROW (checked by the caller); sparse inputs as the CSR arrays
+        of the samples (:class:`fastnn.sparse.SparseRows`).
     Ys : ndarray of shape (N, n_L), C-contiguous, the network's dtype
         Targets, one sample per row.
     batch_size : int
@@ -70,6 +77,16 @@ class EpochEngine:
     dropout_seed : int, default 0
         Keys the dropout masks of a network with dropout (``net.dropout_rates``), with
         the update count: the same seed and step give the same masks.
+    sample_weight : float64 ndarray of shape (N,), optional
+        Weight of each sample in the loss and its gradient (:mod:`fastnn.kernels.weights`).
+    weight_by_sum : bool, default False
+        True: scikit-learn's convention (a batch's loss is its weighted average, the
+        penalty divides by the batch's weight sum); False: Keras' (``sum w l / m``).
+    rollback : bool, default True
+        Keep backups for the divergence and Ctrl-C rules below. False (the scikit-learn
+        estimators, whose divergence is an error or a return to the best weights, as
+        scikit-learn's): no backups, a copy of the parameters and the optimizer state
+        less in memory and per call; a failing update is then left in the parameters.
 
     Notes
     -----
@@ -81,16 +98,20 @@ class EpochEngine:
     """
 
     def __init__(self, net, optimizer, Xs, Ys, batch_size, micro_batches=1, penalty=None,
-                 max_epochs_per_call=1, dropout_seed=0):
+                 max_epochs_per_call=1, dropout_seed=0, sample_weight=None, weight_by_sum=False,
+                 rollback=True):
         self.net = net
         self.optimizer = optimizer
+        if isinstance(Xs, tuple):
+            Xs = tuple(Xs)  # the kernels take the CSR arrays as a plain tuple
         self.data = Data(Xs, Ys)
-        self.n_samples = N = Xs.shape[0]
+        self.n_samples = N = Ys.shape[0]
         self.batch_size = batch_size
         self.micro_batches = micro_batches
         self.penalty = NO_PENALTY if penalty is None else Penalty(*(float(value) for value in penalty))
         buffers = net.kernel_buffers
-        self.work = np.empty(work_size(buffers.layout, batch_size, True), dtype=buffers.params.dtype)
+        self.work = np.empty(work_size(plan_layout(buffers.layout, Xs), batch_size, True),
+                             dtype=buffers.params.dtype)
         self.order = np.arange(N, dtype=np.int64)
         # One epoch per call: a view of the order, no second array of N indices.
         self._one_per_call = max_epochs_per_call == 1
@@ -100,17 +121,32 @@ class EpochEngine:
         self.counts = np.empty(max_epochs_per_call, dtype=np.int64)
         opt_buffers = optimizer.kernel_buffers(net)
         notices.announce_compilation(ktrain.train_epochs)
-        self._params_backup = np.empty_like(buffers.params)
-        self._state_backup = np.empty_like(opt_buffers.state)
+        self.rollback = bool(rollback)
+        if self.rollback:
+            self._params_backup = np.empty_like(buffers.params)
+            self._state_backup = np.empty_like(opt_buffers.state)
         # The kernel arguments that stay the same for the whole fit (lr is read from the
         # hyperparameter array at each call), built once: rebuilding them cost more than
         # the call itself on tiny networks.
         self._state = opt_buffers.state
-        self._fixed = (*buffers, *opt_buffers, *self.data, batch_size, micro_batches)
-        self._penalty = tuple(self.penalty)
+        # The optimizer as the kernel takes it (the state's type selects the update), and
+        # no penalty as Nones: a run compiles only the update and steps it uses.
+        self._fixed = (*buffers, *kopt.epoch_opt(opt_buffers), *self.data, batch_size, micro_batches)
+        self._penalty = (None, None, None) if self.penalty == NO_PENALTY else tuple(self.penalty)
         self._drop = (net.dropout_rates, int(dropout_seed))
+        self._weights = ()  # the kernel's optional weights bundle
+        if sample_weight is not None:
+            weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+            self._weights = ((weights, np.empty(batch_size, dtype=np.float64), bool(weight_by_sum)),)
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
+        self.updates_per_epoch = -(-self.batches_per_epoch // micro_batches)
+        self.rates = _CONSTANT_RATE
+
+    def set_rates(self, rates):
+        """The learning rate of each update of the next runs, in order (a per-step schedule;
+        at least as many as they make), or None: the optimizer's ``lr`` for every update."""
+        self.rates = _CONSTANT_RATE if rates is None else np.ascontiguousarray(rates, dtype=np.float64)
 
     def warm_up(self):
         """Compile (or load from the cache) the epoch kernel: a call that trains nothing
@@ -142,6 +178,9 @@ class EpochEngine:
                 rng.shuffle(self.order)
             if not self._one_per_call:
                 perms[i] = self.order
+        if not self.rollback:
+            status, trained, batch, _ = self._call(perms, -1)
+            return self._result(status, trained, batch)
         net, optimizer = self.net, self.optimizer
         params, state = net.kernel_buffers.params, self._state
         steps_before = optimizer.steps
@@ -164,6 +203,10 @@ class EpochEngine:
                 optimizer.steps = steps_before
             net.buffers_changed()
             raise
+        return self._result(status, trained, batch)
+
+    def _result(self, status, trained, batch):
+        """The :class:`EpochRun` of a call's status, epochs trained and failing batch."""
         divergence = None
         if status != OK:
             what = "loss" if status == LOSS_NOT_FINITE else "parameters after the update"
@@ -188,6 +231,6 @@ class EpochEngine:
 
     def _args(self, perms, stop):
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
-        OptBuffers, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
+        EpochOpt, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
-                self.counts, *self._drop)
+                self.counts, *self._drop, self.rates, *self._weights)

@@ -36,7 +36,7 @@ MIN_OPSET = 13
 
 ONNX_EXTRA = 'pip install "fastnn[onnx]"'
 
-OUTPUT_LOSS = {"sigmoid": "bce", "softmax": "cce"}
+OUTPUT_LOSS = {"sigmoid": "bce", "softmax": "cce", "exp": "poisson"}
 """Output activation -> the loss fastnn pairs it with; any other output gets "mse"."""
 
 
@@ -148,7 +148,7 @@ def _activation(graph, activation, z, dtype, out=None):
         return _sigmoid(graph, z, dtype, out)
     if activation == "softmax":  # ONNX Runtime's Softmax subtracts the row maximum first
         return graph.node("Softmax", [z], "softmax", out=out, axis=1)
-    op = {"tanh": "Tanh", "relu": "Relu", "identity": "Identity"}[activation]
+    op = {"tanh": "Tanh", "relu": "Relu", "identity": "Identity", "exp": "Exp"}[activation]
     if op == "Identity" and out is None:
         return z
     return graph.node(op, [z], activation, out=out)
@@ -257,7 +257,7 @@ def sklearn_layers(estimator, name="estimator"):
         ``W`` of shape (n_out, n_in) (``coefs_[i].T``), ``b`` of shape (n_out,).
     dtype : numpy dtype
         The weights' dtype, float32 or float64.
-    loss : {"bce", "cce", "mse"}
+    loss : {"bce", "cce", "mse", "poisson"}
         The loss fastnn pairs with the output activation.
     """
     kind = type(estimator).__name__
@@ -371,6 +371,10 @@ def network_to_torch(net):
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[net.dtype]
     children = []
     for layer in net.layers:
+        if layer.activation == "exp":
+            raise ValueError("Network.to_torch: torch.nn has no exp activation module, so a network "
+                             "with an 'exp' layer (loss 'poisson') cannot be converted; export it "
+                             "to ONNX instead (Network.to_onnx)")
         linear = nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(np.array(layer.W)))

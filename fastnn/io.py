@@ -17,7 +17,9 @@ The file is a NumPy ``.npz`` archive (a zip) with exactly two arrays:
 
 A checkpoint (``save(net, path, optimizer=opt)``) also has, in the header,
 ``"optimizer": {"name": "SGD", "lr": ..., ..., "steps": t}`` (:meth:`Optimizer.get_config`
-and the update count) and optionally ``"epoch": e`` (epochs completed), and a third array:
+and the update count) and optionally ``"epoch": e`` (epochs completed) and ``"schedule": {"name": ..., "config":
+{...}, "state": {...}}`` (a learning-rate schedule's settings and counts,
+:func:`fastnn.schedules.to_state`), and a third array:
 
 - ``optimizer_state``: the optimizer's flat state (momentum buffer, or Adam's two
   moments), the params' dtype.
@@ -37,6 +39,7 @@ import zlib
 
 import numpy as np
 
+from . import schedules
 from ._validation import check_path
 from ._version import __version__
 from .kernels.activations import CODES as ACTIVATIONS
@@ -196,7 +199,7 @@ def _open_temporary(path):
     raise FileExistsError(f"cannot create a temporary file beside {path!r}")
 
 
-def save(net, path, optimizer=None, epoch=None):
+def save(net, path, optimizer=None, epoch=None, schedule=None):
     """Write ``net`` to ``path`` (exactly that name; no suffix is added), atomically.
 
     The archive is written to a temporary file in the same folder, flushed to disk
@@ -217,6 +220,9 @@ def save(net, path, optimizer=None, epoch=None):
         (have updated it), or not have been used yet.
     epoch : int >= 0, optional
         Epochs completed, recorded for :func:`fastnn.load` (``net.epoch``).
+    schedule : Schedule, optional
+        Also save the learning-rate schedule bound to ``optimizer`` (settings and counts),
+        restored by :func:`fastnn.load` as ``net.schedule``; needs ``optimizer``.
     """
     if not isinstance(getattr(net, "kernel_buffers", None), NetBuffers):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
@@ -240,6 +246,12 @@ def save(net, path, optimizer=None, epoch=None):
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"epoch must be a non-negative integer (epochs completed); got {epoch!r}")
         head["epoch"] = int(epoch)
+    if schedule is not None:
+        bound_to = getattr(schedule, "optimizer", None)
+        if optimizer is None or (bound_to is not None and bound_to is not optimizer):
+            raise ValueError("schedule must be saved with the optimizer it sets the rate of: pass "
+                             "optimizer=schedule.optimizer too")
+        head["schedule"] = schedules.to_state(schedule)
     header_bytes = np.frombuffer(json.dumps(head).encode("utf-8"), dtype=np.uint8)
     remove_stale_temporaries(path)
     fd, tmp = _open_temporary(path)
@@ -407,6 +419,14 @@ def read(path, build):
         if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
             raise _Invalid(f"'epoch' must be a non-negative integer; got {epoch!r}")
         net.epoch = epoch
+        net.schedule = None
+        if "schedule" in header:
+            if net.optimizer is None:
+                raise _Invalid("a 'schedule' needs the optimizer it belongs to")
+            try:
+                net.schedule = schedules.from_state(header["schedule"], net.optimizer)
+            except (TypeError, ValueError) as err:
+                raise _Invalid(f"invalid schedule ({err})") from None
         return net
     except _Invalid as err:
         raise ValueError(f"{path!r} is not a valid fastnn model file: {err}") from None

@@ -16,7 +16,8 @@ from .kernels.products import SAMPLE_TILE
 from .kernels.losses import CODES as LOSS_CODES
 from .kernels.training import count_correct, output_view
 from .layers import Dense, check_activation, check_dropout
-from .losses import LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
+from .losses import CLASSIFICATION, LOSSES, OUTPUT_ACTIVATION, TARGET_RANGE, check_loss
+from .sparse import SparseRows, feature_major_rows, is_sparse
 from .training import fit
 
 __all__ = ["LOSSES", "OUTPUT_ACTIVATION", "PREDICT_CHUNK", "TARGET_RANGE", "Network", "Workspace", "load"]
@@ -55,10 +56,11 @@ class Network:
     layers : list of int or list of Dense
         Layer sizes ``[n_0, n_1, ..., n_L]`` (inputs first), or ready-made layers whose
         sizes chain (``layers[i].n_out == layers[i+1].n_in``).
-    loss : {"bce", "cce", "mse"}, default "bce"
+    loss : {"bce", "cce", "mse", "poisson"}, default "bce"
         "bce": binary cross-entropy summed over the outputs (sigmoid output);
-        "cce": categorical cross-entropy (softmax output); "mse": mean squared error.
-        Long names ("binary_crossentropy", "categorical_crossentropy",
+        "cce": categorical cross-entropy (softmax output); "mse": mean squared error;
+        "poisson": half the Poisson deviance summed over the outputs (exp output, the log
+        link; targets >= 0), scikit-learn's ``MLPRegressor(loss="poisson")``. Long names ("binary_crossentropy", "categorical_crossentropy",
         "mean_squared_error") are accepted.
     dtype : float32 or float64, optional
         Defaults to the layers' dtype when ``layers`` are Dense, else float32.
@@ -299,6 +301,7 @@ class Network:
         self._step_loss = np.zeros(1, dtype=np.float64)  # train_step's batch loss, from the kernel
         self.optimizer = None  # the last fit's optimizer, or a checkpoint's (fastnn.load)
         self.epoch = None  # epochs completed by the last fit, or a checkpoint's
+        self.schedule = None  # the last fit's learning-rate schedule, or a checkpoint's
         self._X = None  # the checked input of the pending forward pass
         self._grads_zero = True  # the gradients are known to be zero
 
@@ -416,16 +419,19 @@ class Network:
         """
         if labels:
             Y = self._from_labels(Y, name, m, cols_of)
-        if self.loss_name != "mse":
+        lo, hi = TARGET_RANGE[self.loss_name]
+        if self.loss_name in CLASSIFICATION:
             # One pass checks both finiteness and the range of an array that needs no
-            # conversion (the per-step case).
-            if is_ready(Y, self.dtype, self.n_outputs, m) and all_in_range(Y.reshape(-1), 0.0, 1.0):
+            # conversion (the per-step case; finite bounds only).
+            if is_ready(Y, self.dtype, self.n_outputs, m) and all_in_range(Y.reshape(-1), lo, hi):
                 return Y
         Y = as_matrix(Y, name, self.dtype, rows=self.n_outputs, cols=m, what="outputs", cols_of=cols_of)
-        if self.loss_name != "mse" and not all_in_range(Y.reshape(-1), 0.0, 1.0):
+        if self.loss_name != "mse" and not all_in_range(Y.reshape(-1), lo, hi):
+            what = ("counts or rates >= 0" if self.loss_name == "poisson"
+                    else "0/1 labels, one-hot rows or probabilities")
             raise ValueError(
-                f"{name} must hold targets in [0, 1] for loss {self.loss_name!r} (0/1 labels, "
-                f"one-hot rows or probabilities); got values in [{Y.min()}, {Y.max()}]"
+                f"{name} must hold targets in [{lo:g}, {hi:g}] for loss {self.loss_name!r} ({what}); "
+                f"got values in [{Y.min()}, {Y.max()}]"
             )
         return Y
 
@@ -466,7 +472,8 @@ class Network:
                 f"the network's weights hold NaN or infinity, so its {what} for {names[0]} are not "
                 f"finite; re-initialize or load the network"
             )
-        largest = f"the largest |{names[0]}| is {float(np.abs(X).max()):.3g}"
+        values = X.data if isinstance(X, SparseRows) else X
+        largest = f"the largest |{names[0]}| is {float(np.abs(values).max(initial=0.0)):.3g}"
         if Y is not None:
             largest += f", the largest |{names[1]}| is {float(np.abs(Y).max()):.3g}"
         largest += f", the largest |weight| is {float(np.abs(params).max()):.3g}"
@@ -665,16 +672,21 @@ class Network:
             With ``Y``: the mean loss (the sample-weighted mean over chunks) and, with
             ``count``, the correctly classified samples (:func:`count_correct`).
         """
-        m = X.shape[1]
-        chunk = min(m, PREDICT_CHUNK)
+        sparse = isinstance(X, SparseRows)
+        m = X.n_samples if sparse else X.shape[1]
+        chunk = max(1, min(m, PREDICT_CHUNK))
         params, _, layout, loss = self.kernel_buffers
         ws = Workspace(layout, chunk, self.dtype, False)
         notices.announce_compilation(knet.network_forward if Y is None else knet.network_loss)
         parts, correct = [], 0
         with _threads.training_threads(self.product_size(chunk), -(-m // chunk), "forward"):
             for start in range(0, m, chunk):
-                xs = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
-                n = xs.shape[1]
+                if sparse:
+                    xs = X.batch(start, min(start + chunk, m))
+                    n = xs[3].size
+                else:
+                    xs = X if chunk == m else np.ascontiguousarray(X[:, start : start + chunk])
+                    n = xs.shape[1]
                 if Y is None:
                     knet.network_forward(params, layout, xs, ws.acts, ws.z_out)
                 else:
@@ -730,16 +742,25 @@ class Network:
 
         Parameters
         ----------
-        X : array_like of shape (n_0, m)
+        X : array_like of shape (n_0, m), or a scipy.sparse matrix or array of that shape
+            Sparse inputs are multiplied by their non-zeros only, in chunks of samples
+            (a CSC matrix, one sample per column, is read without conversion).
 
         Returns
         -------
         ndarray of shape (n_L, m), the network's dtype
         """
-        X = self.check_inputs(X)
-        out = np.empty((self.n_outputs, X.shape[1]), dtype=self.dtype)
+        X = self._checked_inputs(X)
+        m = X.n_samples if isinstance(X, SparseRows) else X.shape[1]
+        out = np.empty((self.n_outputs, m), dtype=self.dtype)
         self._forward_chunks(X, out=out)
         return out
+
+    def _checked_inputs(self, X, name="X"):
+        """:meth:`check_inputs`, or :class:`~fastnn.sparse.SparseRows` for sparse ``X``."""
+        if is_sparse(X):
+            return feature_major_rows(X, self, name)
+        return self.check_inputs(X, name)
 
     def evaluate(self, X, Y):
         """Mean loss and accuracy of the network on ``X``, ``Y``.
@@ -756,15 +777,15 @@ class Network:
             ``argmax`` output matches the ``argmax`` target (several outputs), or whose
             output and target fall on the same side of 0.5 (one output).
         """
-        X = self.check_inputs(X)
-        Y = self.check_targets(Y, X.shape[1], labels=True)
+        X = self._checked_inputs(X)
+        Y = self.check_targets(Y, X.n_samples if isinstance(X, SparseRows) else X.shape[1], labels=True)
         return self.evaluate_checked(X, Y)
 
     def evaluate_checked(self, X, Y, names=("X", "Y")):
         """:meth:`evaluate` of ``X``, ``Y`` already checked (fit's validation data, named
         ``names`` in an overflow error)."""
         J, correct = self._forward_chunks(X, Y, count=True, names=names)
-        return J, correct / X.shape[1]
+        return J, correct / Y.shape[1]
 
     def predict_classes(self, X):
         """Predicted class per sample: argmax of the outputs, or ``output > 0.5`` for one.
@@ -968,7 +989,7 @@ class Network:
     def fit(self, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
             validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
             min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
-            validation_split=None):
+            validation_split=None, sample_weight=None, class_weight=None):
         """Train by mini-batch gradient descent, one compiled call per epoch.
 
         ``X`` (n_0, N) and ``Y`` (n_L, N), or 1-D labels (N,). See
@@ -991,9 +1012,10 @@ class Network:
                    shuffle=shuffle, seed=seed, validation_data=validation_data,
                    accumulate=accumulate, callbacks=callbacks, verbose=verbose, patience=patience,
                    min_delta=min_delta, restore_best_weights=restore_best_weights, threads=threads,
-                   schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split)
+                   schedule=schedule, initial_epoch=initial_epoch, validation_split=validation_split,
+                   sample_weight=sample_weight, class_weight=class_weight)
 
-    def save(self, path, optimizer=None, epoch=None):
+    def save(self, path, optimizer=None, epoch=None, schedule=None):
         """Write the network to one ``.npz`` file, atomically (see :func:`fastnn.io.save`).
 
         Parameters
@@ -1005,6 +1027,9 @@ class Network:
             initial_epoch=net.epoch)`` then continues bitwise as the fit that never stopped.
         epoch : int, optional
             Epochs completed, restored as ``net.epoch``.
+        schedule : Schedule, optional
+            The learning-rate schedule bound to ``optimizer`` (its settings and counts),
+            restored as ``net.schedule``: pass ``schedule=net.schedule`` to the resumed fit.
 
         Examples
         --------
@@ -1019,7 +1044,7 @@ class Network:
         >>> again.optimizer.steps, again.epoch
         (3, 3)
         """
-        io.save(self, path, optimizer=optimizer, epoch=epoch)
+        io.save(self, path, optimizer=optimizer, epoch=epoch, schedule=schedule)
 
     # ----------------------------------------------------------------- other libraries
 

@@ -26,7 +26,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import export
 from . import threads as _threads
@@ -37,6 +37,7 @@ from .network import Network
 from .objective import FullBatchObjective
 from .optimizers import SGD, Adam
 from .schedules import Adaptive, InvScaling, Schedule
+from .sparse import is_sparse, sparse_rows
 
 HIDDEN_ACTIVATIONS = {"identity": "identity", "linear": "identity", "logistic": "sigmoid",
                       "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -48,6 +49,10 @@ NON_FINITE = ("Solver produced non-finite parameter weights. The input data may 
 """scikit-learn's message on divergence, which its users match on; fastnn adds where and why."""
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
+SPARSE_FORMATS = ("csr", "csc")
+"""Sparse formats taken as they are (others are converted to CSR by ``validate_data``)."""
+REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}
+"""FastMLPRegressor's ``loss`` -> fastnn's loss."""
 
 
 def _check_bool(value, name):
@@ -240,7 +245,7 @@ class _BaseFastMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and ``y``: epochs of mini-batch updates until convergence.
 
         Parameters
@@ -250,12 +255,16 @@ class _BaseFastMLP(BaseEstimator):
         y : array_like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
             real-valued targets (regressor).
+        sample_weight : array_like of shape (n_samples,), optional
+            Weight of each sample, as scikit-learn's MLP uses it: each batch's loss is the
+            weighted average of its samples' losses, the L2 penalty divides by the batch's
+            weight sum, and the early-stopping validation score is weighted.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _check_solver(self):
         """True for a stochastic solver, else AttributeError: ``partial_fit`` exists only
@@ -270,7 +279,7 @@ class _BaseFastMLP(BaseEstimator):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         return np.random.default_rng(seed)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         params = self._check_params()
         first_pass = "_net" not in self.__dict__ or (not params["warm_start"] and not incremental)
         if incremental and params["early_stopping"]:
@@ -283,6 +292,8 @@ class _BaseFastMLP(BaseEstimator):
             dtype = self._net.dtype
         X, Y = self._validate_input(X, y, dtype, incremental, reset=first_pass)
         params["dtype"] = X.dtype
+        if sample_weight is not None:  # scikit-learn's checks and messages, in float64
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         sizes = [X.shape[1]] + params["hidden_layer_sizes"] + [Y.shape[1]]
         rng = self._random_generator()
         if first_pass:
@@ -300,9 +311,9 @@ class _BaseFastMLP(BaseEstimator):
                     f"with warm_start=False to start a new network"
                 )
         if params["solver"] == "lbfgs":
-            self._fit_lbfgs(X, Y, params)
+            self._fit_lbfgs(X, Y, params, sample_weight)
         else:
-            self._fit_stochastic(X, Y, params, rng, incremental)
+            self._fit_stochastic(X, Y, params, rng, incremental, sample_weight)
         if not np.isfinite(self._net.params).all():
             raise ValueError(f"{NON_FINITE} Scale the inputs (e.g. StandardScaler) or lower "
                              f"learning_rate_init")
@@ -325,7 +336,7 @@ class _BaseFastMLP(BaseEstimator):
                                                            self._net.layers[-1].activation)
         self.n_iter_ = 0
         self.t_ = 0
-        self._best_params = self._net.params.copy()
+        self._best_params = None  # early stopping's copy of the best weights (made by its first fit)
         for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
             self.__dict__.pop(name, None)
         if params["solver"] == "lbfgs":  # scikit-learn keeps no curve for lbfgs
@@ -349,13 +360,15 @@ class _BaseFastMLP(BaseEstimator):
         return Adam(params["learning_rate_init"], betas=(params["beta_1"], params["beta_2"]),
                     eps=params["epsilon"])
 
-    def _fit_lbfgs(self, X, Y, params):
+    def _fit_lbfgs(self, X, Y, params, sample_weight=None):
         """scikit-learn's "lbfgs": SciPy's L-BFGS-B on the full-batch objective, with
         ``maxiter=max_iter``, ``maxfun=max_fun`` and ``gtol=tol``."""
         net = self._net
         loss_scale, grad_scale = self._loss_scales()
-        objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale)
-        with _threads.for_call(params["threads"]):
+        if is_sparse(X):
+            X = sparse_rows(X, net.dtype, net.n_inputs)
+        objective = FullBatchObjective(net, X, Y, params["alpha"], grad_scale, loss_scale, sample_weight)
+        with _threads.for_call(params["threads"]), _threads.single_threaded_blas():
             result = scipy.optimize.minimize(
                 objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
                 options={"maxfun": params["max_fun"], "maxiter": params["max_iter"], "gtol": params["tol"]})
@@ -376,28 +389,32 @@ class _BaseFastMLP(BaseEstimator):
                         "    https://scikit-learn.org/stable/modules/preprocessing.html")
             warnings.warn(message, ConvergenceWarning, stacklevel=4)
 
-    def _fit_stochastic(self, X, Y, params, rng, incremental):
+    def _fit_stochastic(self, X, Y, params, rng, incremental, sample_weight=None):
         net = self._net
         if not incremental or self.__dict__.get("_optimizer") is None:
             self._optimizer = self._make_optimizer(params)
         optimizer = self._optimizer
         early_stopping = params["early_stopping"]
+        if early_stopping and self.__dict__.get("_best_params") is None:
+            self._best_params = net.params.copy()  # the weights restored if no epoch scores better
         if early_stopping:
             # Stratified (one output only) by the boolean targets, as scikit-learn: the split's
             # errors then name the classes as scikit-learn's do (['False'], not ['0.0']).
             stratify = Y.astype(bool) if self._stratify() and Y.shape[1] == 1 else None
-            X, X_val, Y, Y_val = train_test_split(
-                X, Y, random_state=int(rng.integers(np.iinfo(np.int32).max)),
-                test_size=params["validation_fraction"], stratify=stratify)
+            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            split = train_test_split(*arrays, random_state=int(rng.integers(np.iinfo(np.int32).max)),
+                                     test_size=params["validation_fraction"], stratify=stratify)
+            X, X_val, Y, Y_val = split[:4]
+            sample_weight, weight_val = (None, None) if sample_weight is None else split[4:]
             if X_val.shape[0] < 2:
                 raise ValueError(
                     f"The validation set is too small. Increase 'validation_fraction' or the size of "
                     f"your dataset. (It holds {X_val.shape[0]} sample with validation_fraction="
                     f"{params['validation_fraction']} of {X.shape[0] + X_val.shape[0]} samples.)"
                 )
-            X = np.ascontiguousarray(X)
+            X = X if is_sparse(X) else np.ascontiguousarray(X)
             Y = np.ascontiguousarray(Y)
-            X_val_T = np.ascontiguousarray(X_val.T)
+            X_val_T = X_val.T if is_sparse(X_val) else np.ascontiguousarray(X_val.T)
         n_samples = X.shape[0]
         if params["batch_size"] == "auto":
             batch_size = min(200, n_samples)
@@ -409,8 +426,11 @@ class _BaseFastMLP(BaseEstimator):
                 batch_size = n_samples
 
         loss_scale, grad_scale = self._loss_scales()
+        if is_sparse(X):
+            X = sparse_rows(X, net.dtype, net.n_inputs)
         engine = EpochEngine(net, optimizer, X, Y, batch_size,
-                             penalty=Penalty(params["alpha"], grad_scale, loss_scale))
+                             penalty=Penalty(params["alpha"], grad_scale, loss_scale),
+                             sample_weight=sample_weight, weight_by_sum=True, rollback=False)
         schedule = self._schedule(params, optimizer)
         with _threads.for_call(params["threads"]):
             self.n_iter_ = 0
@@ -445,7 +465,7 @@ class _BaseFastMLP(BaseEstimator):
                 if params["verbose"]:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
                 if early_stopping:
-                    self._track_validation(X_val_T, Y_val, params)
+                    self._track_validation(X_val_T, Y_val, params, weight_val)
                 else:
                     self._track_loss(params)
                 schedule.epoch_ends(self.t_)
@@ -486,17 +506,17 @@ class _BaseFastMLP(BaseEstimator):
         if self.loss_curve_[-1] < self.best_loss_:
             self.best_loss_ = self.loss_curve_[-1]
 
-    def _validation_score(self, X_val_T, Y_val):
-        """The estimator's score (:meth:`_score_outputs`) of the held-out samples; NaN
-        when the network's outputs are not finite (as scikit-learn's)."""
+    def _validation_score(self, X_val_T, Y_val, sample_weight=None):
+        """The estimator's score (:meth:`_score_outputs`, weighted by ``sample_weight``) of the
+        held-out samples; NaN when the network's outputs are not finite (as scikit-learn's)."""
         try:
             out = self._net.predict(X_val_T).T
         except ValueError:  # finite inputs, so the outputs overflowed
             return np.nan
-        return self._score_outputs(Y_val, out)
+        return self._score_outputs(Y_val, out, sample_weight)
 
-    def _track_validation(self, X_val_T, Y_val, params):
-        score = self._validation_score(X_val_T, Y_val)
+    def _track_validation(self, X_val_T, Y_val, params, sample_weight=None):
+        score = self._validation_score(X_val_T, Y_val, sample_weight)
         self.validation_scores_.append(score)
         if params["verbose"]:
             print(f"Validation score: {score:f}")
@@ -513,7 +533,7 @@ class _BaseFastMLP(BaseEstimator):
     def _forward(self, X):
         """Network outputs for row-layout ``X``: ndarray of shape (n_samples, n_outputs_)."""
         check_is_fitted(self, "_net")
-        X = validate_data(self, X, reset=False, dtype=self._net.dtype)
+        X = validate_data(self, X, reset=False, dtype=self._net.dtype, accept_sparse=SPARSE_FORMATS)
         return np.ascontiguousarray(self._net.predict(X.T).T)
 
     @classmethod
@@ -556,7 +576,6 @@ class _BaseFastMLP(BaseEstimator):
             self.feature_names_in_ = np.array(source.feature_names_in_, dtype=object)
         self._initialize(net.sizes, self._check_params(), self._random_generator())
         self._net.params = net.params
-        self._best_params[...] = net.params
         for name in ("n_iter_", "t_", "loss_", "best_loss_"):
             if hasattr(source, name):
                 setattr(self, name, getattr(source, name))
@@ -565,7 +584,7 @@ class _BaseFastMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -668,8 +687,13 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 
     Notes
     -----
-    Differences from scikit-learn's MLPClassifier: no ``sample_weight``, no sparse
-    input; a diverging fit with ``early_stopping`` records the NaN epoch and stops there
+    Sparse ``X`` (CSR or CSC; other formats are converted to CSR) trains and predicts
+    without a dense copy: the first layer multiplies each batch's non-zeros. Sample weights
+    follow scikit-learn's rules (each batch's loss is its weighted average, the L2 term
+    divides by the batch's weight sum, the validation score is weighted); scikit-learn's
+    early-stopping split ignores the weights, and so does fastnn's.
+
+    Differences from scikit-learn's MLPClassifier: a diverging fit with ``early_stopping`` records the NaN epoch and stops there
     with a ConvergenceWarning (keeping the best weights, as scikit-learn), where
     scikit-learn runs the remaining epochs on NaN weights; "lbfgs" on float32 input keeps
     float32 weights (scikit-learn's returns float64 ones); ``partial_fit`` is hidden for
@@ -694,7 +718,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     """
 
     def _validate_input(self, X, y, dtype, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset, order="C")
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset, order="C",
+                             accept_sparse=SPARSE_FORMATS)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -740,8 +765,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     def _stratify(self):
         return True
 
-    def _score_outputs(self, Y, out):
-        return accuracy_score(self._decode(Y), self._decode(out))
+    def _score_outputs(self, Y, out, sample_weight=None):
+        return accuracy_score(self._decode(Y), self._decode(out), sample_weight=sample_weight)
 
     def _decode(self, out):
         if self.n_outputs_ == 1:
@@ -749,13 +774,15 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         return self._label_binarizer.inverse_transform(out)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
 
         Parameters
         ----------
         X : array_like of shape (n_samples, n_features)
         y : array_like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array_like of shape (n_samples,), optional
+            As in :meth:`fit`.
         classes : array_like of shape (n_classes,), optional
             Every class of the whole stream; required on the first call (not for
             multilabel indicator targets), optional afterwards.
@@ -779,7 +806,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         elif classes is not None and not np.array_equal(unique_labels(classes), current):
             raise ValueError(f"classes={classes!r} is not the same as on the first call to "
                              f"partial_fit, {current!r}")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted labels.
@@ -832,24 +859,36 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     """Multi-layer perceptron regressor trained by fastnn's Numba kernels.
 
     A drop-in for :class:`sklearn.neural_network.MLPRegressor` (stochastic solvers and
-    "lbfgs"): identity output, squared error, one or several outputs, ``score`` as R^2.
-    The parameters are those of :class:`FastMLPClassifier` (the default
-    ``activation`` is "relu"); ``validation_scores_`` hold R^2 values.
+    "lbfgs"): identity output and squared error, or exp output and Poisson deviance, one or
+    several outputs, ``score`` as R^2. The parameters are those of :class:`FastMLPClassifier`
+    (the default ``activation`` is "relu"), plus ``loss``; ``validation_scores_`` hold R^2
+    values.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        "squared_error": half the squared error, identity output. "poisson": half the
+        Poisson deviance summed over the outputs, ``mean over samples of
+        sum (y log(y / p) - y + p)``, with an exp output (the log link, so predictions
+        are > 0); needs ``y >= 0``. As scikit-learn's.
+    hidden_layer_sizes, activation, solver, ...
+        As in :class:`FastMLPClassifier`.
 
     Attributes
     ----------
     n_features_in_, n_iter_, t_, loss_, loss_curve_, best_loss_, validation_scores_,
     best_validation_score_, coefs_, intercepts_, n_layers_, n_outputs_
         As in :class:`FastMLPClassifier`. ``loss_`` is scikit-learn's squared error,
-        ``0.5 * mean((y - prediction)^2)`` plus the L2 term.
-    out_activation_ : "identity"
+        ``0.5 * mean((y - prediction)^2)``, or its half Poisson deviance, plus the L2 term.
+    out_activation_ : "identity" or "exp" (loss="poisson")
 
     Notes
     -----
     As in scikit-learn, the gradient followed for several outputs is that of
     ``0.5 * sum over outputs of the squared error / n_samples``, whereas ``loss_``
     averages over the outputs too. Differences from MLPRegressor: those listed for
-    :class:`FastMLPClassifier`, and no ``loss="poisson"`` (squared error only).
+    :class:`FastMLPClassifier`; with ``loss="poisson"`` a negative ``y`` is refused with a
+    ValueError (scikit-learn trains on it and reports a NaN loss).
 
     Examples
     --------
@@ -861,13 +900,40 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     (3,)
     """
 
-    _loss_name = "mse"
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            dtype=dtype, threads=threads)
+        self.loss = loss
+
+    @property
+    def _loss_name(self):
+        """fastnn's loss for ``loss`` (checked at fit time by :meth:`_check_params`)."""
+        return REGRESSION_LOSSES.get(self.loss, "mse")
+
+    def _check_params(self):
+        _check_option(self.loss, "loss", tuple(REGRESSION_LOSSES))
+        return super()._check_params()
 
     def _validate_input(self, X, y, dtype, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype,
-                             reset=reset, order="C")
+                             reset=reset, order="C", accept_sparse=SPARSE_FORMATS)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(f"loss='poisson' needs y >= 0 (counts or rates); got a smallest y of "
+                             f"{float(y.min()):g}: shift y or use loss='squared_error'")
         with np.errstate(over="ignore"):
             Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=X.dtype)
         if not np.isfinite(Y).all():  # validate_data checked y in its own dtype only
@@ -879,29 +945,34 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
 
     def _loss_scales(self):
         """fastnn's "mse" is ``sum (a - y)^2 / (m n_out)`` with gradient ``2 (a - y) / (m n_out)``;
-        scikit-learn reports half of it and follows the gradient ``(a - y) / m``."""
+        scikit-learn reports half of it and follows the gradient ``(a - y) / m``. fastnn's
+        "poisson" is scikit-learn's half Poisson deviance already."""
+        if self._loss_name == "poisson":
+            return 1.0, 1.0
         return 0.5, self._net.n_outputs / 2.0
 
     def _stratify(self):
         return False
 
-    def _score_outputs(self, Y, out):
-        return r2_score(Y, out)
+    def _score_outputs(self, Y, out, sample_weight=None):
+        return r2_score(Y, out, sample_weight=sample_weight)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X``, ``y``, continuing from the current weights and optimizer.
 
         Parameters
         ----------
         X : array_like of shape (n_samples, n_features)
         y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array_like of shape (n_samples,), optional
+            As in :meth:`fit`.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted values.
@@ -928,6 +999,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
 
 

@@ -279,3 +279,18 @@ def training_threads(work, steps=1, kind="train"):
         for lib, old in zip(libs, previous):
             if old != 1:
                 lib.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """BLAS on one thread inside the block, then as it was: for work between fastnn's calls
+    whose vector operations are too small to gain from threads, such as SciPy's L-BFGS-B
+    (its two-loop recursion on a few thousand parameters stalled for milliseconds per
+    call with two threads on a loaded machine; the kernels it calls still follow
+    :func:`training_threads`)."""
+    blas = _blas()
+    if blas is None:
+        yield
+        return
+    with blas.limit(limits=1):
+        yield

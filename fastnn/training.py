@@ -24,9 +24,11 @@ from .callbacks import Callback
 from .engine import EpochEngine
 from .errors import DivergenceError, TrainingWarning, training_diverged
 from .kernels import training as ktrain
+from .losses import CLASSIFICATION
 from .notices import caller_stacklevel
 from .optimizers import get_optimizer
 from .schedules import EpochSchedule, Schedule
+from .sparse import feature_major_rows, is_sparse
 
 __all__ = ["CHUNK_SAMPLES", "DivergenceError", "History", "fit"]
 
@@ -148,10 +150,11 @@ def _majority_share(Y):
     return float(np.bincount(np.argmax(Y, axis=0), minlength=Y.shape[0]).max()) / Y.shape[1]
 
 
-def _warn_if_nothing_learnt(net, history, Y, optimizer):
+def _warn_if_nothing_learnt(net, history, Y, optimizer, weighted=False):
     """A :class:`TrainingWarning` when the fit ended with its loss far above a constant
-    prediction's or, for a classifier, at chance accuracy and no better than that loss."""
-    if not history.epoch:
+    prediction's or, for a classifier, at chance accuracy and no better than that loss
+    (not for a ``weighted`` fit, whose loss is on another scale, nor for "poisson")."""
+    if not history.epoch or weighted or net.loss_name == "poisson":
         return
     last = history.epoch.index(history.best_epoch) if history.best_epoch is not None else -1
     loss, accuracy = history.history["loss"][last], history.history["accuracy"][last]
@@ -192,10 +195,10 @@ SHORT_NAMES = {"accuracy": "acc", "val_accuracy": "val_acc"}
 
 def format_metrics(metrics, loss_name):
     """``"loss 0.1234 acc 0.9650 ..."``: the metrics as the progress bar shows them; no
-    accuracy for "mse" (regression), the learning rate in 3 significant digits."""
+    accuracy for "mse" and "poisson" (regression), the learning rate in 3 significant digits."""
     parts = []
     for key, value in metrics.items():
-        if loss_name == "mse" and key.endswith("accuracy"):
+        if loss_name not in CLASSIFICATION and key.endswith("accuracy"):
             continue
         parts.append(f"{SHORT_NAMES.get(key, key)} {value:.3g}" if key == "lr"
                      else f"{SHORT_NAMES.get(key, key)} {value:.4f}")
@@ -298,15 +301,17 @@ def _split(net, X, Y, validation_split):
 def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed=0,
         validation_data=None, accumulate=1, callbacks=None, verbose=1, patience=None,
         min_delta=0.0, restore_best_weights=True, threads=None, schedule=None, initial_epoch=0,
-        validation_split=None):
+        validation_split=None, sample_weight=None, class_weight=None):
     """Train ``net`` by mini-batch gradient descent; one compiled call per epoch.
 
     Parameters
     ----------
     net : Network
         Trained in place.
-    X : array_like of shape (n_0, N)
-        Inputs, one sample per column.
+    X : array_like of shape (n_0, N), or a scipy.sparse matrix or array of that shape
+        Inputs, one sample per column. Sparse inputs are never densified: the first layer
+        multiplies the non-zeros of each batch (``scipy.sparse.csc_array`` is read as it is;
+        other formats are converted once, a copy of the non-zeros).
     Y : array_like of shape (n_L, N), or 1-D labels of shape (N,)
         Targets. 1-D integer labels are one-hot encoded for a network with several
         outputs; for one output a 1-D ``Y`` is the output row.
@@ -361,14 +366,14 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     schedule : Schedule, optional
         Sets the optimizer's learning rate before each epoch
         (:class:`~fastnn.schedules.StepDecay`, :class:`~fastnn.schedules.ExponentialDecay`,
-        :class:`~fastnn.schedules.CosineDecay`) or after an epoch without improvement
-        (:class:`~fastnn.schedules.ReduceLROnPlateau`); every update of an epoch uses
-        the same rate. A schedule made without an optimizer binds to this fit's (its
-        ``lr`` now is the initial rate); used again with the same optimizer, it
-        continues where it stopped. History then also records ``lr`` per epoch. With
-        ``initial_epoch``, a rate-by-epoch schedule that has not run yet starts at that
-        epoch (a checkpoint does not store the schedule: bind a new one to the restored
-        optimizer after setting its ``lr`` back to the initial rate).
+        :class:`~fastnn.schedules.CosineDecay`; with ``per="step"`` before each update)
+        or after an epoch without improvement (:class:`~fastnn.schedules.ReduceLROnPlateau`).
+        A schedule made without an optimizer binds to this fit's (its ``lr`` now is the
+        initial rate); used again with the same optimizer, it continues where it stopped.
+        It is kept as ``net.schedule``. History then also records ``lr`` per epoch (the
+        rate of the epoch's last update). A checkpoint stores it
+        (``net.save(path, optimizer=net.optimizer, schedule=net.schedule)``); with
+        ``initial_epoch``, a rate-by-time schedule that has not run yet starts at that epoch.
     initial_epoch : int >= 0, default 0
         Epochs already trained (as Keras): training resumes at epoch ``initial_epoch + 1``
         and the shuffling skips the orders of the epochs before. With the network, the
@@ -376,6 +381,16 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
         epoch ``initial_epoch`` (:class:`~fastnn.callbacks.ModelCheckpoint`, or
         ``net.save(path, optimizer=opt, epoch=e)``), the resumed fit is bitwise the fit
         that never stopped.
+    sample_weight : array_like of shape (N,), optional
+        Weight of each sample (finite, >= 0), as Keras: a batch's loss is
+        ``sum_j w_j l_j / m`` (the "sum over batch size" reduction) and its gradient follows;
+        the reported ``loss`` is the weighted one, ``accuracy`` and the validation metrics
+        are not weighted. With ``validation_split`` the weights are split with the samples.
+    class_weight : dict, optional
+        ``{class: weight}`` for a classifier ("bce" or "cce"), as Keras: sample j gets the
+        weight of its class (the index of its largest target; for one output, 1 if its
+        target is above 0.5, else 0); classes not in the dict weigh 1. Not with
+        ``sample_weight``.
 
     Returns
     -------
@@ -406,20 +421,67 @@ def fit(net, X, Y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True, seed
     with _threads.for_call(threads):
         return _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data,
                     accumulate, callbacks, verbose, patience, min_delta, restore_best_weights,
-                    schedule, initial_epoch, validation_split)
+                    schedule, initial_epoch, validation_split, sample_weight, class_weight)
+
+
+def _check_weights(net, Y, sample_weight, class_weight):
+    """The per-sample weights of :func:`fit` (float64 (N,)) for targets ``Y`` (n_L, N), or None."""
+    N = Y.shape[1]
+    if class_weight is not None:
+        if sample_weight is not None:
+            raise ValueError("pass sample_weight or class_weight, not both (as Keras)")
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}; got "
+                            f"{type(class_weight).__name__}")
+        if net.loss_name not in CLASSIFICATION:
+            raise ValueError(f"class_weight needs a classification loss ('bce' or 'cce'); this network's "
+                             f"loss is {net.loss_name!r}: pass sample_weight instead")
+        n_classes = max(Y.shape[0], 2)
+        table = np.ones(n_classes)
+        for key, value in class_weight.items():
+            integer = isinstance(key, numbers.Integral) and not isinstance(key, (bool, np.bool_))
+            if not integer or not 0 <= key < n_classes:
+                raise ValueError(f"class_weight keys must be class indices 0..{n_classes - 1}; got {key!r}")
+            table[int(key)] = value
+        labels = (Y[0] > 0.5).astype(np.intp) if Y.shape[0] == 1 else np.argmax(Y, axis=0)
+        sample_weight, name = table[labels], "class_weight"
+    elif sample_weight is None:
+        return None
+    else:
+        name = "sample_weight"
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (N,):
+            raise ValueError(f"sample_weight must have shape ({N},), one weight per sample; got shape "
+                             f"{sample_weight.shape}")
+    if not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all()):
+        raise ValueError(f"{name} must hold finite weights >= 0; got {sample_weight.min()!r} .. "
+                         f"{sample_weight.max()!r}")
+    return np.ascontiguousarray(sample_weight)
 
 
 def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_data, accumulate,
          callbacks, verbose, patience, min_delta, restore_best_weights, schedule, initial_epoch,
-         validation_split):
+         validation_split, sample_weight, class_weight):
     """:func:`fit` under the thread setting it chose."""
+    sparse = is_sparse(X)
     if validation_split is not None:
         if validation_data is not None:
             raise ValueError("pass validation_data or validation_split, not both")
+        if sparse:
+            raise TypeError("validation_split does not take a sparse X; pass validation_data=(Xv, Yv) "
+                            "with the held-out columns")
         X, Y, validation_data = _split(net, X, Y, validation_split)
-    Xs = sample_major(net, X)
-    N = Xs.shape[0]
+        if sample_weight is not None:
+            total = X.shape[1] + validation_data[0].shape[1]
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.shape != (total,):
+                raise ValueError(f"sample_weight must have shape ({total},), one weight per sample; got "
+                                 f"shape {sample_weight.shape}")
+            sample_weight = sample_weight[: X.shape[1]]
+    Xs = feature_major_rows(X, net) if sparse else sample_major(net, X)
+    N = Xs.n_samples if sparse else Xs.shape[0]
     Y = net.check_targets(Y, N, labels=True)
+    weights = _check_weights(net, Y, sample_weight, class_weight)
     epochs = _check_nonnegative_int(epochs, "epochs")
     initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
     if initial_epoch > epochs:
@@ -440,15 +502,19 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
     schedule = _check_schedule(schedule, optimizer)
-    if isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch:
-        schedule.epochs_done = initial_epoch  # a resumed fit: the schedule resumes too
+    resumed = isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
-        Xv = net.check_inputs(validation_data[0], "validation_data[0]")
-        Yv = net.check_targets(validation_data[1], Xv.shape[1], "validation_data[1]",
-                               "validation_data[0]", labels=True)
+        if is_sparse(validation_data[0]):
+            Xv = feature_major_rows(validation_data[0], net, "validation_data[0]")
+            n_val = Xv.n_samples
+        else:
+            Xv = net.check_inputs(validation_data[0], "validation_data[0]")
+            n_val = Xv.shape[1]
+        Yv = net.check_targets(validation_data[1], n_val, "validation_data[1]", "validation_data[0]",
+                               labels=True)
         val = (Xv, Yv)
     rng = check_seed(seed)
 
@@ -464,10 +530,14 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if net.dropout_rates.any():  # the masks' key: the seed itself, or a draw from the generator
         dropout_seed = int(seed) % 2**63 if isinstance(seed, numbers.Integral) else int(rng.integers(2**63))
     engine = EpochEngine(net, optimizer, Xs, Ys, batch_size, accumulate, max_epochs_per_call=run,
-                         dropout_seed=dropout_seed)
+                         dropout_seed=dropout_seed, sample_weight=weights)
     if shuffle and initial_epoch:
         engine.skip_epochs(initial_epoch, rng)
+    if resumed:  # a resumed fit with a schedule that has not run: the schedule resumes too
+        schedule.epochs_done = initial_epoch
+        schedule.steps_done = initial_epoch * engine.updates_per_epoch
     net.optimizer = optimizer
+    net.schedule = schedule
 
     def train(first_epoch, count):
         """Metrics of ``count`` epochs from ``first_epoch`` (1-based); on divergence, those
@@ -491,7 +561,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                 history._append(done + 1 + i, metrics)
             done += count
             net.epoch = done
-        _warn_if_nothing_learnt(net, history, Y, optimizer)
+        _warn_if_nothing_learnt(net, history, Y, optimizer, weights is not None)
         return history
 
     listeners = []  # called in this order after every epoch; any returning True stops
@@ -500,7 +570,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         # Compile (or load from the cache) before the bar starts, so that its rate and
         # time estimate measure training.
         engine.warm_up()
-        if val is not None:
+        if val is not None and isinstance(val[0], np.ndarray):
             net.evaluate_checked(np.ascontiguousarray(val[0][:, :1]), np.ascontiguousarray(val[1][:, :1]))
         progress = _ProgressBar(epochs - initial_epoch, net.loss_name)
         listeners.append(progress)
@@ -520,13 +590,14 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         for epoch in range(initial_epoch + 1, epochs + 1):
             if schedule is not None:
                 schedule.epoch_begins()
+                engine.set_rates(schedule.step_rates(engine.updates_per_epoch))
             metrics = train(epoch, 1)[0]
             net.epoch = epoch
             if val is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = net.evaluate_checked(
                     *val, names=("validation_data[0]", "validation_data[1]"))
             if schedule is not None:
-                metrics["lr"] = optimizer.lr  # the rate of this epoch's updates
+                metrics["lr"] = optimizer.lr  # the rate of this epoch's (last) update
                 schedule.epoch_ends(epoch * N, dict(metrics))
             history._append(epoch, metrics)
             stop = False
@@ -542,5 +613,5 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
         stopping.finish(restore_best_weights)
     for callback in hooked:
         callback.on_train_end()
-    _warn_if_nothing_learnt(net, history, Y, optimizer)
+    _warn_if_nothing_learnt(net, history, Y, optimizer, weights is not None)
     return history

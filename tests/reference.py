@@ -60,6 +60,8 @@ def activation(name, z):
         return np.maximum(z, 0.0)
     if name == "softmax":
         return softmax(z)
+    if name == "exp":
+        return np.exp(z)
     raise ValueError(name)
 
 
@@ -79,6 +81,8 @@ def activation_backward(name, z, dA):
         return dA * (1.0 - np.tanh(z) ** 2)
     if name == "relu":
         return dA * (z > 0)
+    if name == "exp":
+        return dA * np.exp(z)
     if name == "softmax":
         a = softmax(z)
         dZ = np.empty_like(dA)
@@ -126,6 +130,10 @@ def loss_value(loss, Z, Y, name):
         return float(-(Y * log_a).sum() / m)
     if loss == "mse":
         return float(((activation(name, Z) - Y) ** 2).mean())
+    if loss == "poisson":  # exp output: half the Poisson deviance, summed over the outputs
+        A = np.exp(Z)
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0)), 0.0)
+        return float((ylogy - Y * Z - Y + A).sum() / m)
     raise ValueError(loss)
 
 
@@ -146,6 +154,9 @@ def loss_gradient(loss, Z, Y, name):
     if loss == "mse":
         dA = 2.0 * (activation(name, Z) - Y) / (m * n)
         return activation_backward(name, Z, dA)
+    if loss == "poisson":
+        assert name == "exp"
+        return (np.exp(Z) - Y) / m
     raise ValueError(loss)
 
 
@@ -168,6 +179,16 @@ def network_forward(layers, X):
 def network_loss(layers, X, Y, loss):
     Zs, _ = network_forward(layers, X)
     return loss_value(loss, Zs[-1], Y, layers[-1][2])
+
+
+def weighted_network_loss(layers, X, Y, loss, w):
+    """``(1/m) sum_j w_j l_j``: sample j's loss ``l_j`` (its column's :func:`loss_value`)
+    weighted by ``w_j``."""
+    Zs, _ = network_forward(layers, X)
+    Y = f64(Y)
+    name = layers[-1][2]
+    per_sample = [loss_value(loss, Zs[-1][:, j : j + 1], Y[:, j : j + 1], name) for j in range(Y.shape[1])]
+    return float(np.dot(f64(w), per_sample) / Y.shape[1])
 
 
 def network_backward(layers, X, Y, loss):

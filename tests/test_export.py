@@ -430,3 +430,29 @@ def test_estimator_from_an_lbfgs_mlp_stays_lbfgs():
         warnings.simplefilter("ignore")
         est.set_params(warm_start=True, max_iter=5).fit(X, y)
     assert not np.array_equal(est.coefs_[0], before) and est.loss_ < mlp.loss_
+
+
+def test_poisson_regressor_in_onnx_runtime(dtype):
+    """loss="poisson" ends in an Exp node: ONNX Runtime predicts what the estimator does, through
+    skl2onnx and through Network.to_onnx."""
+    skl2onnx = pytest.importorskip("skl2onnx")
+    pytest.importorskip("sklearn")
+    from fastnn import FastMLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1]))
+    est = FastMLPRegressor(loss="poisson", hidden_layer_sizes=(8,), max_iter=40, random_state=0, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert est.out_activation_ == "exp"
+    X_in = X.astype(dtype)
+    model = skl2onnx.to_onnx(est, X_in[:1])
+    assert "Exp" in {node.op_type for node in model.graph.node}
+    (values,) = ort_session(model).run(None, {"X": X_in})
+    assert_close(values, est.predict(X_in)[:, None], RTOL[np.dtype(dtype)])
+    net = est._net
+    assert net.loss_name == "poisson"
+    (out,) = ort_session(net.to_onnx()).run(None, {"input": X_in})
+    assert_close(out, net.predict(X_in.T).T, RTOL[np.dtype(dtype)])

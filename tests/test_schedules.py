@@ -2,6 +2,7 @@
 and the training they give bitwise equal to setting that rate by hand."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -124,3 +125,95 @@ def test_a_scheduled_fit_resumes_bitwise_from_a_checkpoint(tmp_path, data):
                        seed=4, schedule=fastnn.CosineDecay(6, warmup=2, optimizer=optimizer))
     assert rest.history["lr"] == whole.history["lr"][3:]
     np.testing.assert_array_equal(resumed.params, net.params)
+
+
+STEP_FORMULAS = {
+    "step": (lambda: fastnn.StepDecay(step_size=3, gamma=0.5, per="step"),
+             lambda lr0, t: lr0 * 0.5 ** (t // 3)),
+    "exponential": (lambda: fastnn.ExponentialDecay(0.9, per="step"),
+                    lambda lr0, t: lr0 * 0.9 ** t),
+    "cosine+warmup": (lambda: fastnn.CosineDecay(epochs=10, warmup=3, min_lr=0.001, per="step"),
+                      lambda lr0, t: lr0 * (t + 1) / 3 if t < 3 else
+                      0.001 + (lr0 - 0.001) * (1 + math.cos(math.pi * min(t - 3, 6) / 7)) / 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STEP_FORMULAS))
+@pytest.mark.parametrize("make_optimizer", [lambda: fastnn.SGD(0.3), lambda: fastnn.Adam(0.02)],
+                         ids=["sgd", "adam"])
+def test_per_step_schedule_gives_every_update_its_rate_bitwise(data, name, make_optimizer, dtype):
+    """Each update of a per-step schedule uses the formula's rate: bitwise the fit of one
+    batch at a time with that rate set by hand (60 samples, batches of 16: 4 updates an
+    epoch, the last one short)."""
+    make, formula = STEP_FORMULAS[name]
+    X, y = data
+    optimizer = make_optimizer()
+    lr0 = optimizer.lr
+    scheduled, history = _fit(data, make(), optimizer, 3, dtype)
+    by_hand = fastnn.Network([2, 6, 1], dtype=dtype, seed=0)
+    hand_optimizer = make_optimizer()
+    rates = []
+    for t in range(3 * 4):
+        rows = slice(16 * (t % 4), 16 * (t % 4) + 16)
+        hand_optimizer.lr = formula(lr0, t)
+        rates.append(hand_optimizer.lr)
+        with warnings.catch_warnings():  # one batch at a time learns little per fit
+            warnings.simplefilter("ignore", fastnn.TrainingWarning)
+            by_hand.fit(X[:, rows], y[rows], epochs=1, batch_size=16, optimizer=hand_optimizer, verbose=0,
+                        shuffle=False)
+    np.testing.assert_array_equal(scheduled.params, by_hand.params)
+    assert scheduled.params.dtype == dtype
+    assert optimizer.steps == 12 and optimizer.lr == rates[-1]
+    assert history.history["lr"] == [rates[3], rates[7], rates[11]]  # each epoch's last update
+    assert len(set(rates)) > 3
+
+
+def test_per_step_schedule_with_accumulate_counts_updates(data):
+    """With accumulate=2 an epoch of 4 micro-batches makes 2 updates: the rates follow them."""
+    X, y = data
+    optimizer = fastnn.SGD(0.4)
+    net = fastnn.Network([2, 6, 1], seed=0)
+    history = net.fit(X, y, epochs=3, batch_size=16, accumulate=2, optimizer=optimizer, verbose=0,
+                      shuffle=False, schedule=fastnn.ExponentialDecay(0.5, per="step"))
+    assert optimizer.steps == 6
+    assert history.history["lr"] == [0.4 * 0.5 ** t for t in (1, 3, 5)]
+    with pytest.raises(ValueError, match="per must be 'epoch'.*or 'step'.*got 'batch'"):
+        fastnn.StepDecay(2, per="batch")
+    assert repr(fastnn.ExponentialDecay(0.5, per="step")) == "ExponentialDecay(gamma=0.5, per='step')"
+
+
+@pytest.mark.parametrize("make", [lambda: fastnn.CosineDecay(6, warmup=2, per="step"),
+                                  lambda: fastnn.StepDecay(2, 0.5),
+                                  lambda: fastnn.ReduceLROnPlateau(factor=0.5, patience=1, min_delta=0.05)],
+                         ids=["cosine-per-step", "step-per-epoch", "plateau"])
+def test_a_checkpoint_stores_the_schedule_and_resumes_bitwise(tmp_path, data, make):
+    """ModelCheckpoint saves the fit's schedule; load restores it as net.schedule, and the
+    resumed fit is bitwise the uninterrupted one, its rates included."""
+    X, y = data
+    net = fastnn.Network([2, 6, 1], seed=0)
+    checkpoint = fastnn.ModelCheckpoint(tmp_path / "c-{epoch}.npz", every=3)
+    whole = net.fit(X, y, epochs=6, batch_size=16, optimizer=fastnn.Adam(0.05), verbose=0, seed=4,
+                    schedule=make(), callbacks=[checkpoint])
+    resumed = fastnn.load(tmp_path / "c-3.npz")
+    assert type(resumed.schedule) is type(net.schedule)
+    assert resumed.schedule.optimizer is resumed.optimizer
+    assert resumed.schedule.epochs_done == 3
+    rest = resumed.fit(X, y, epochs=6, initial_epoch=3, batch_size=16, optimizer=resumed.optimizer,
+                       schedule=resumed.schedule, verbose=0, seed=4)
+    assert rest.history["lr"] == whole.history["lr"][3:]
+    np.testing.assert_array_equal(resumed.params, net.params)
+    assert resumed.schedule.get_state() == net.schedule.get_state()
+
+
+def test_saving_a_schedule_checks_it(tmp_path, data):
+    net = fastnn.Network([2, 6, 1], seed=0)
+    optimizer = fastnn.SGD(0.1)
+    with pytest.raises(ValueError, match="pass optimizer=schedule.optimizer too"):
+        net.save(tmp_path / "m.npz", schedule=fastnn.StepDecay(2, optimizer=optimizer))
+    with pytest.raises(ValueError, match="not been bound to an optimizer yet"):
+        net.save(tmp_path / "m.npz", optimizer=optimizer, schedule=fastnn.StepDecay(2))
+    with pytest.raises(TypeError, match="only fastnn's schedules"):
+        net.save(tmp_path / "m.npz", optimizer=optimizer,
+                 schedule=fastnn.schedules.InvScaling(optimizer, 0.5))
+    net.save(tmp_path / "m.npz", optimizer=optimizer)
+    assert fastnn.load(tmp_path / "m.npz").schedule is None

@@ -42,10 +42,33 @@ FLOAT32_REGRESSOR_FAILURES = {
 }
 
 
+FLOAT32_WEIGHT_FAILURE = {
+    f"check_sample_weight_equivalence_on_{kind}_data": "compares the weighted fit with the fit on "
+                                                       "repeated rows at rtol=1e-7, below float32's "
+                                                       "epsilon: the two sum in another order "
+                                                       "(they differ by 1 ulp, 1.2e-7)"
+    for kind in ("dense", "sparse")
+}
+
+INVSCALING_WEIGHT_FAILURE = {
+    f"check_sample_weight_equivalence_on_{kind}_data": "invscaling's rate follows t_, the samples "
+                                                       "seen, which repeated rows increase: "
+                                                       "scikit-learn's MLPClassifier fails it too"
+    for kind in ("dense", "sparse")
+}
+
+
 def expected_failures(estimator):
     """Checks that cannot pass for a setting, with the reason (run as xfail, not skipped)."""
     if estimator.dtype == np.float32 and isinstance(estimator, FastMLPRegressor):
-        return FLOAT32_REGRESSOR_FAILURES
+        return {**FLOAT32_REGRESSOR_FAILURES, **FLOAT32_WEIGHT_FAILURE}
+    if estimator.dtype == np.float32 and isinstance(estimator, FastMLPClassifier):
+        return FLOAT32_WEIGHT_FAILURE
+    if estimator.learning_rate == "invscaling":
+        return INVSCALING_WEIGHT_FAILURE
+    if getattr(estimator, "loss", None) == "poisson":
+        return {"check_regressor_multioutput": "its y is negative whatever the positive_only tag says; "
+                                               "loss='poisson' refuses y < 0 by design (docstring)"}
     return {}
 
 
@@ -63,6 +86,7 @@ def expected_failures(estimator):
         # iterations with relu, L-BFGS-B is chaotic there (X * (1 + 1e-15) moves predictions
         # by 1.6), so checks comparing two fits would test BLAS rounding, not the estimator.
         FastMLPRegressor(solver="lbfgs", hidden_layer_sizes=(8,), activation="tanh", alpha=10.0, max_iter=500),
+        FastMLPRegressor(loss="poisson", hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=500),
     ],
     expected_failed_checks=expected_failures,
 )

@@ -11,6 +11,9 @@
 - :mod:`~fastnn.kernels.network`: whole-network forward, backward and training step
   over flat parameter buffers
 - :mod:`~fastnn.kernels.training`: a whole mini-batch epoch in one call
+- :mod:`~fastnn.kernels.objective`: the full-batch loss and gradient in one call (lbfgs)
+- :mod:`~fastnn.kernels.weights`: per-sample weights in the loss and its gradient
+- :mod:`~fastnn.kernels.sparse`: the first layer on CSR rows (sparse inputs)
 - :mod:`~fastnn.kernels.checks`: cheap checks after a call (all weights finite)
 - :mod:`~fastnn.kernels.bundles`: the named bundles kernels take, and the status codes
 - :mod:`~fastnn.kernels._jit`: the JIT policy (flags, cache), defined once

@@ -26,8 +26,10 @@ SIGMOID = 1
 TANH = 2
 RELU = 3
 SOFTMAX = 4
+EXP = 5
 
-CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "softmax": SOFTMAX}
+CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "softmax": SOFTMAX,
+         "exp": EXP}
 """Activation name -> kernel code."""
 
 
@@ -258,6 +260,10 @@ def bias_activation(Z, b, A, act):
                     A[i, j] += bi
         if act == SOFTMAX:
             softmax_columns(A)
+        elif act == EXP:  # the log link of the Poisson loss; may overflow to inf, as np.exp
+            for i in range(n):
+                for j in range(m):
+                    A[i, j] = np.exp(A[i, j])
 
 
 @kernel
@@ -300,7 +306,7 @@ def activation_backward(A, dZ, act):
     Notes
     -----
     sigmoid: ``A (1 - A)``; tanh: ``1 - A^2``; relu: ``1 if A > 0 else 0``;
-    identity: 1; softmax (per column): ``dZ_k = A_k (dA_k - sum_j A_j dA_j)``.
+    identity: 1; softmax (per column): ``dZ_k = A_k (dA_k - sum_j A_j dA_j)``; exp: ``A``.
     """
     n, m = dZ.shape
     one = dZ.dtype.type(1.0)
@@ -320,6 +326,10 @@ def activation_backward(A, dZ, act):
             for j in range(m):
                 if A[i, j] <= zero:
                     dZ[i, j] = zero
+    elif act == EXP:
+        for i in range(n):
+            for j in range(m):
+                dZ[i, j] *= A[i, j]
     elif act == SOFTMAX:
         for j in range(m):
             dot = zero

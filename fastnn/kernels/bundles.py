@@ -46,6 +46,18 @@ class OptBuffers(NamedTuple):
     """Momentum buffer or Adam moments, the params' dtype, updated in place."""
 
 
+class EpochOpt(NamedTuple):
+    """An optimizer as the epoch kernel takes it: the TYPE of ``state`` selects the update
+    (:func:`fastnn.kernels.optimizers.epoch_opt` builds it from :class:`OptBuffers`), so a
+    run compiles only its own optimizer's kernel."""
+
+    hyper: np.ndarray
+    """float64 (N_HYPER,), as in :class:`OptBuffers`."""
+    state: object
+    """None: SGD without momentum; (p,): SGD's momentum buffer; (2, p): Adam's ``m`` and
+    ``v`` (a view of the flat moments). The params' dtype, updated in place."""
+
+
 class Data(NamedTuple):
     """Training data held sample-major (one sample per ROW)."""
 

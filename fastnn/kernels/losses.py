@@ -12,8 +12,9 @@ from .activations import activation_backward, exp_nonpositive
 BCE = 0
 CCE = 1
 MSE = 2
+POISSON = 3
 
-CODES = {"bce": BCE, "cce": CCE, "mse": MSE}
+CODES = {"bce": BCE, "cce": CCE, "mse": MSE, "poisson": POISSON}
 """Canonical loss name -> kernel code."""
 
 
@@ -57,9 +58,9 @@ def loss_value(Z, A, Y, loss):
     Parameters
     ----------
     Z : ndarray of shape (n_L, m)
-        Read: output pre-activation (used by "bce" and "cce").
+        Read: output pre-activation (used by "bce", "cce" and "poisson").
     A : ndarray of shape (n_L, m)
-        Read: output activation (used by "mse").
+        Read: output activation (used by "mse" and "poisson").
     Y : ndarray of shape (n_L, m)
         Read: targets.
     loss : int
@@ -73,6 +74,8 @@ def loss_value(Z, A, Y, loss):
     with ``lse(z) = max z + log sum exp(z - max z)``.
     mse: ``J = (1/(m n_L)) sum (a - y)^2`` (the mean over every entry, as in Keras
     and ``torch.nn.MSELoss``).
+    poisson (exp output, ``a = exp(z)``): half the Poisson deviance summed over the outputs,
+    ``J = (1/m) sum [y log y - y z - y + a]`` (``0 log 0 = 0``), scikit-learn's ``poisson_loss``.
     The sum is accumulated in float64 whatever the dtype.
     """
     n, m = A.shape
@@ -107,6 +110,13 @@ def loss_value(Z, A, Y, loss):
                 yz += y * z
             total += (top + np.log(sumexp)) * ysum - yz
         return total / m
+    if loss == POISSON:
+        for i in range(n):
+            for j in range(m):
+                y = np.float64(Y[i, j])
+                ylogy = y * np.log(y) if y > 0.0 else 0.0
+                total += ylogy - y * np.float64(Z[i, j]) - y + np.float64(A[i, j])
+        return total / m
     for i in range(n):
         for j in range(m):
             d = np.float64(A[i, j]) - np.float64(Y[i, j])
@@ -133,7 +143,7 @@ def loss_gradient(A, Y, loss, act, dZ):
 
     Notes
     -----
-    bce + sigmoid: ``dZ = (A - Y) / m`` (the activation's derivative cancels).
+    bce + sigmoid and poisson + exp: ``dZ = (A - Y) / m`` (the activation's derivative cancels).
     cce + softmax: ``dZ = (A sum_k Y_k - Y) / m`` per column, which is ``(A - Y) / m``
     for one-hot or probability targets (columns summing to 1) and stays the exact
     gradient of the loss above for any other non-negative targets.

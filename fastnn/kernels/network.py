@@ -33,6 +33,8 @@ from .dense import dense_backward, dense_forward
 from .dropout import dropout_activation_backward, dropout_forward
 from .losses import loss_gradient, loss_value
 from .optimizers import sgd_update_checked
+from .sparse import batch_columns, first_backward, first_forward
+from .weights import scale_columns, weighted_loss_value
 
 
 @register_jitable(**HELPER_OPTIONS)
@@ -110,8 +112,9 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
         Read.
     layout : int64 ndarray of shape (L, 5)
         Read.
-    X : ndarray of shape (n_0, m), C- or F-contiguous
-        Read.
+    X : ndarray of shape (n_0, m), C- or F-contiguous, or a sparse batch
+        Read. A sparse batch is ``(indptr, indices, data, rows)``: m CSR rows
+        (:mod:`fastnn.kernels.sparse`).
     acts : ndarray of shape (>= m * sum(n_l),)
         Overwritten with ``A[1..L]``.
     z_out : ndarray of shape (>= m * n_L,)
@@ -126,7 +129,7 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
     last layer is ``acts[m * sum_{l<L} n_l :][: m * n_L]``.
     """
     L = layout.shape[0]
-    m = X.shape[1]
+    m = batch_columns(X)
     # Layer 1 reads X (C- or F-contiguous), the others a C-contiguous slice of acts: two
     # array types, so layer 1 is called on its own.
     n_in, n_out, wo, bo = layout[0, N_IN], layout[0, N_OUT], layout[0, W_OFF], layout[0, B_OFF]
@@ -134,7 +137,7 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
     b = borrow2d(params, bo, n_out, 1)
     A = borrow2d(acts, 0, n_out, m)
     Z = borrow2d(z_out, 0, n_out, m) if L == 1 else A
-    dense_forward(W, b, X, Z, A, layout[0, ACT])
+    first_forward(W, b, X, Z, A, layout[0, ACT])
     if drop is not None and L > 1 and drop[0][0] > 0.0:
         dropout_forward(A, drop[0][0], drop[1], drop[2], 0)
     start = 0
@@ -152,7 +155,8 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
 
 
 @kernel
-def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads, drop=None):
+def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads, drop=None,
+                     ws=None):
     """Backward pass of every layer after :func:`network_forward` on the same ``X``.
 
     Parameters
@@ -179,6 +183,9 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
         Add into ``grads``; False (overwrite) only when the caller knows they hold zeros.
     drop : (rates, seed, step), optional
         The dropout bundle of the forward pass (its masks are recomputed).
+    ws : float64 ndarray of shape (m,), optional
+        Per-sample weights (:mod:`fastnn.kernels.weights`): column j of ``dZ[L]`` is
+        multiplied by ``ws[j]``, the gradient of :func:`network_loss` with the same ``ws``.
 
     Notes
     -----
@@ -187,13 +194,15 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
     ``dZ[l-1] = (W[l]^T dZ[l]) * g'_{l-1}(A[l-1])`` (not formed for l = 1).
     """
     L = layout.shape[0]
-    m = X.shape[1]
+    m = batch_columns(X)
     half = delta.size // 2
     start = output_offset(layout, m)
     n_out = layout[L - 1, N_OUT]
     A = borrow2d(acts, start, n_out, m)
     dZ = borrow2d(delta, 0, n_out, m)
     loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ)
+    if ws is not None:
+        scale_columns(dZ, ws)
     side = 0
     for l in range(L - 1, 0, -1):
         n_in, n_out, wo, bo = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
@@ -215,21 +224,25 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
     W = borrow2d(params, wo, n_out, n_in)
     dW = borrow2d(grads, wo, n_out, n_in)
     db = borrow2d(grads, bo, n_out, 1)
-    dense_backward(W, X, dZ, dW, db, dZ, scratch, add_to_grads, False)
+    first_backward(W, X, dZ, dW, db, scratch, add_to_grads)
 
 
 @kernel
-def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None):
+def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None, ws=None):
     """Forward pass, then the mean loss over the m samples (float64).
 
     Parameters are those of :func:`network_forward`, plus the loss code and ``Y``
-    (n_L, m). ``acts`` and ``z_out`` are overwritten.
+    (n_L, m). ``acts`` and ``z_out`` are overwritten. With per-sample weights ``ws``
+    (float64 (m,)), the weighted mean ``(1/m) sum_j ws_j l_j``
+    (:func:`~fastnn.kernels.weights.weighted_loss_value`).
     """
     network_forward(params, layout, X, acts, z_out, drop)
-    m = X.shape[1]
+    m = batch_columns(X)
     n_out = layout[layout.shape[0] - 1, N_OUT]
     A = borrow2d(acts, output_offset(layout, m), n_out, m)
     Z = borrow2d(z_out, 0, n_out, m)
+    if ws is not None:
+        return weighted_loss_value(Z, A, Y, loss, ws)
     return loss_value(Z, A, Y, loss)
 
 

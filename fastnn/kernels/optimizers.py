@@ -2,7 +2,11 @@
 
 import numpy as np
 
-from ._jit import kernel
+from numba import types
+from numba.extending import overload
+
+from ._jit import HELPER_OPTIONS, kernel
+from .bundles import EpochOpt
 
 
 @kernel
@@ -86,6 +90,43 @@ N_HYPER = 5
 
 
 @kernel
+def sgd_decay_update(params, grads, lr, weight_decay, grad_scale):
+    """SGD with L2 weight decay and no momentum, in place (no state buffer).
+
+    Parameters
+    ----------
+    params : ndarray of shape (p,), float32 or float64
+        Updated in place.
+    grads : ndarray of shape (p,), same dtype
+        Read.
+    lr, weight_decay, grad_scale : float
+        Cast to the buffers' dtype.
+
+    Returns
+    -------
+    float
+        0.0 when every new parameter is finite, NaN otherwise (as :func:`optimizer_update`).
+
+    Notes
+    -----
+    ``g = grad_scale * grads + weight_decay * params``, ``params <- params - lr * g``:
+    :func:`sgd_momentum_update` with ``momentum = 0`` (it calls this kernel).
+    """
+    t = params.dtype.type
+    step = t(lr)
+    wd = t(weight_decay)
+    scale = t(grad_scale)
+    zero = t(0)
+    total = zero
+    for i in range(params.size):
+        g = grads[i] * scale + wd * params[i]
+        p = params[i] - step * g
+        params[i] = p
+        total += p * zero
+    return np.float64(total)
+
+
+@kernel
 def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
     """SGD with momentum, Nesterov momentum and L2 weight decay, in place (PyTorch's SGD).
 
@@ -128,12 +169,8 @@ def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
     zero = t(0)
     total = zero
     if hyper[SGD_MOMENTUM] == 0.0:
-        for i in range(params.size):
-            g = grads[i] * scale + wd * params[i]
-            p = params[i] - lr * g
-            params[i] = p
-            total += p * zero
-    elif nesterov:
+        return sgd_decay_update(params, grads, hyper[LR], hyper[SGD_WEIGHT_DECAY], grad_scale)
+    if nesterov:
         for i in range(params.size):
             g = grads[i] * scale + wd * params[i]
             v = mu * velocity[i] + g
@@ -149,7 +186,7 @@ def sgd_momentum_update(params, grads, hyper, velocity, grad_scale):
             p = params[i] - lr * v
             params[i] = p
             total += p * zero
-    return total
+    return np.float64(total)
 
 
 @kernel
@@ -285,3 +322,74 @@ def sgd_plain_update(params, grads, lr, grad_scale):
         params[i] = p
         acc += p * zero
     return np.float64(acc)
+
+
+def epoch_update(params, grads, hyper, state, step, grad_scale):
+    """The epoch kernel's optimizer step, chosen by the TYPE of ``state`` (an
+    :class:`~fastnn.kernels.bundles.EpochOpt`), in place.
+
+    Parameters
+    ----------
+    params, grads : ndarray of shape (p,)
+        Updated in place / read.
+    hyper : float64 ndarray of shape (N_HYPER,)
+    state : None, ndarray of shape (p,) or (2, p)
+        None: SGD without momentum (:func:`sgd_plain_update`, or :func:`sgd_decay_update`
+        with weight decay or a scale); (p,): :func:`sgd_momentum_update`; (2, p):
+        :func:`adam_update`.
+    step : int
+        This step's number, ``t >= 1`` (used by Adam).
+    grad_scale : float
+
+    Returns
+    -------
+    float
+        0.0 when every new parameter is finite, NaN otherwise.
+
+    Notes
+    -----
+    Inside a kernel an ``overload``: the update is chosen while the caller is typed, so each signature
+    compiles only its own update (an integer code compiled them all into every caller:
+    ``python -m asv_benchmarks.compile_times``). Plain SGD with an unscaled gradient takes
+    :func:`sgd_plain_update`, bitwise the same parameters as :func:`sgd_decay_update`
+    (which a scale != 1 keeps, since it could be reassociated into ``lr``).
+    """
+    if state is None:
+        return _plain_or_decay(params, grads, hyper, state, step, grad_scale)
+    if state.ndim == 2:
+        return _adam(params, grads, hyper, state, step, grad_scale)
+    return _momentum(params, grads, hyper, state, step, grad_scale)
+
+
+def _plain_or_decay(params, grads, hyper, state, step, grad_scale):
+    if hyper[SGD_WEIGHT_DECAY] == 0.0 and grad_scale == 1.0:
+        return sgd_plain_update(params, grads, hyper[LR], grad_scale)
+    return sgd_decay_update(params, grads, hyper[LR], hyper[SGD_WEIGHT_DECAY], grad_scale)
+
+
+def _adam(params, grads, hyper, state, step, grad_scale):
+    return adam_update(params, grads, hyper, state.reshape(state.size), step, grad_scale)
+
+
+def _momentum(params, grads, hyper, state, step, grad_scale):
+    return sgd_momentum_update(params, grads, hyper, state, grad_scale)
+
+
+@overload(epoch_update, jit_options=HELPER_OPTIONS)
+def _epoch_update_impl(params, grads, hyper, state, step, grad_scale):
+    if isinstance(state, types.NoneType):
+        return _plain_or_decay
+    if state.ndim == 2:
+        return _adam
+    return _momentum
+
+
+def epoch_opt(opt_buffers):
+    """The :class:`~fastnn.kernels.bundles.EpochOpt` of an optimizer's
+    :class:`~fastnn.kernels.bundles.OptBuffers` (views of its buffers, no copy)."""
+    code, hyper, state = opt_buffers
+    if code == ADAM:
+        return EpochOpt(hyper, state.reshape(2, -1))
+    if hyper[SGD_MOMENTUM] == 0.0:
+        return EpochOpt(hyper, None)
+    return EpochOpt(hyper, state)

@@ -21,9 +21,11 @@ import numpy as np
 from ._jit import kernel
 from .bundles import LOSS_NOT_FINITE, OK, PARAMS_NOT_FINITE
 from .network import N_OUT, carve, network_backward, network_loss, output_offset
-from .optimizers import LR, SGD, SGD_MOMENTUM, SGD_WEIGHT_DECAY, optimizer_update, sgd_plain_update
+from .optimizers import LR, epoch_update
 from .regularization import scale_add_l2
+from .sparse import gather_inputs, plan_layout
 from .views import borrow2d, view2d
+from .weights import batch_weights
 
 
 @kernel
@@ -74,29 +76,33 @@ def count_correct(A, Y):
 
 
 @kernel
-def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_size, micro_batches,
+def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
-                 drop_seed):
+                 drop_seed, rates, weights=None):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
-    in order: ``NetBuffers``, ``OptBuffers``, ``Data``, ``EpochPlan``, ``Penalty``.
+    in order: ``NetBuffers``, ``EpochOpt``, ``Data``, ``EpochPlan``, ``Penalty``.
 
     Parameters
     ----------
     params, grads, layout, loss : NetBuffers
         ``params`` updated in place; ``grads`` overwritten (the last group's gradient);
         ``layout`` and ``loss`` read.
-    code, hyper, state : OptBuffers
-        ``state`` updated in place.
+    hyper, state : EpochOpt
+        ``state`` updated in place; its type (None, 1-D or 2-D) selects the optimizer
+        (:func:`~fastnn.kernels.optimizers.epoch_update`), so only that one compiles.
     Xs, Ys : Data
-        Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW.
+        Read: ``Xs`` (N, n_0) and ``Ys`` (N, n_L), one sample per ROW; or ``Xs`` the CSR
+        arrays ``(indptr, indices, data)`` of the samples (:mod:`fastnn.kernels.sparse`;
+        ``work`` then sized for :func:`~fastnn.kernels.sparse.plan_layout`).
     batch_size, micro_batches, stop : EpochPlan
         ``batch_size`` s, ``micro_batches`` k per update, ``stop``: micro-batches of the
         last epoch to train (negative: all).
     alpha, grad_scale, loss_scale : Penalty
-        ``NO_PENALTY`` for plain training (bitwise: the penalty step is skipped); any other
-        needs ``micro_batches = 1``.
+        Three Nones for plain training: the penalty step is then not even compiled
+        (``NO_PENALTY`` gives the same bits, compiled with it); any other needs
+        ``micro_batches = 1``.
     perms : int64 ndarray of shape (E, N), C-contiguous
         Read: the order in which the samples are visited in each of the E epochs.
     step : int
@@ -115,6 +121,16 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
         With ``drop_rates``: micro-batch i of the group of update t (1-based) uses the
         masks of ``(drop_seed, (t - 1) * micro_batches + i)``
         (:mod:`fastnn.kernels.dropout`), so a resumed fit draws the same masks.
+    rates : float64 ndarray of shape (U,)
+        Read: empty for a constant learning rate (``hyper``'s); else the learning rate of
+        each update of this call, in order (a per-step schedule): update ``u`` (0-based,
+        counted from this call's first) uses ``rates[u]`` (``U`` >= the call's updates),
+        and ``hyper``'s rate is left at the last one used.
+    weights : (w, wbuf, by_sum), optional
+        Per-sample weights: ``w`` float64 (N,) the weight of each sample, ``wbuf`` float64
+        (>= s,) work space, ``by_sum`` the convention (:func:`~fastnn.kernels.weights.batch_weights`:
+        True for scikit-learn's, whose batch penalty then divides by the batch's weight sum
+        instead of m). None (the default) compiles the unweighted loop.
 
     Returns
     -------
@@ -149,16 +165,22 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
     the tiny workload). Inside, the bundles are plain tuples again.
     """
     net = (params, grads, layout, loss)
-    opt = (code, hyper, state)
     data = (Xs, Ys)
-    penalty = (alpha, grad_scale, loss_scale)
     E = perms.shape[0]
     batch = 0
+    first_step = step
     for e in range(E):
         last_stop = stop if e == E - 1 else -1
-        loss_sum, correct, status, batch, step = _epoch(net, opt, data, batch_size, micro_batches,
-                                                        penalty, perms[e], last_stop, step, work,
-                                                        drop_rates, drop_seed)
+        if alpha is None:
+            loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
+                                                            micro_batches, None, perms[e], last_stop,
+                                                            step, work, drop_rates, drop_seed, rates,
+                                                            first_step, weights)
+        else:
+            loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
+                                                            micro_batches, (alpha, grad_scale, loss_scale),
+                                                            perms[e], last_stop, step, work, drop_rates,
+                                                            drop_seed, rates, first_step, weights)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -167,20 +189,21 @@ def train_epochs(params, grads, layout, loss, code, hyper, state, Xs, Ys, batch_
 
 
 @kernel
-def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step, work, drop_rates,
-           drop_seed):
+def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, stop, step, work,
+           drop_rates, drop_seed, rates, first_step, weights):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
-    (negative: all). Returns ``(loss_sum, correct, status, batch, step)``."""
+    (negative: all); ``first_step`` is the step count when the call began (``rates[0]`` is
+    its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``.
+
+    ``penalty`` is None or ``(alpha, grad_scale, loss_scale)``: Numba prunes the branches
+    of ``penalty is None`` before typing, so plain training does not compile the L2 step."""
     params, grads, layout, loss = net
     Xs, Ys = data
     N = perm.size
-    n_0 = Xs.shape[1]
     n_L = Ys.shape[1]
-    code, hyper, state = opt
-    alpha, grad_scale, loss_scale = penalty
     bs = batch_size
     accumulate = micro_batches
-    acts, z_out, delta, xbuf, ybuf, scratch = carve(work, layout, bs, True)
+    acts, z_out, delta, xbuf, ybuf, scratch = carve(work, plan_layout(layout, Xs), bs, True)
 
     n_batches = (N + bs - 1) // bs
     if stop < 0 or stop > n_batches:
@@ -188,28 +211,23 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
     loss_sum = 0.0
     correct = 0
     group_samples = 0
-    penalized = alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0
-    # Plain SGD with an unscaled gradient (one micro-batch per update) skips the generic
-    # update's weight-decay term and state: bitwise the same parameters
-    # (see sgd_plain_update; a scale != 1 could be reassociated into lr, so it keeps
-    # the generic path).
-    plain_sgd = code == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WEIGHT_DECAY] == 0.0
-    lr = hyper[LR]
     for k in range(stop):
         start = k * bs
         m = min(bs, N - start)
-        xb = borrow2d(xbuf, 0, m, n_0)
+        X = gather_inputs(Xs, perm, start, m, xbuf)
         yb = borrow2d(ybuf, 0, m, n_L)
         for j in range(m):
             r = perm[start + j]
-            for c in range(n_0):
-                xb[j, c] = Xs[r, c]
             for c in range(n_L):
                 yb[j, c] = Ys[r, c]
-        X = xb.T
         Y = yb.T
         drop = (drop_rates, drop_seed, step * accumulate + k % accumulate)
-        batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+        if weights is None:
+            divisor = np.float64(m)
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+        else:
+            divisor = batch_weights(weights[0], perm[start:start + m], weights[2], weights[1])
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop, weights[1][:m])
         if not np.isfinite(batch_loss):
             return loss_sum, correct, LOSS_NOT_FINITE, k, step
         correct += count_correct(output_view(acts, layout, m), Y)
@@ -221,19 +239,24 @@ def _epoch(net, opt, data, batch_size, micro_batches, penalty, perm, stop, step,
             for i in range(grads.size):
                 grads[i] *= factor
         group_samples += m
-        network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
-        if penalized:
-            squares = scale_add_l2(params, grads, layout, grad_scale, alpha / m)
-            batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / m
-            if not np.isfinite(batch_loss):
-                return loss_sum, correct, LOSS_NOT_FINITE, k, step
+        if weights is None:
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
+        else:
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop,
+                             weights[1][:m])
+        if penalty is not None:
+            alpha, grad_scale, loss_scale = penalty
+            if alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0:
+                squares = scale_add_l2(params, grads, layout, grad_scale, alpha / divisor)
+                batch_loss = batch_loss * loss_scale + 0.5 * alpha * squares / divisor
+                if not np.isfinite(batch_loss):
+                    return loss_sum, correct, LOSS_NOT_FINITE, k, step
         loss_sum += batch_loss * m
         if (k + 1) % accumulate == 0 or k == n_batches - 1:
+            if rates.size > 0:
+                hyper[LR] = rates[step - first_step]  # epoch_update reads the rate from hyper
             step += 1
-            if plain_sgd and m == group_samples:
-                check = sgd_plain_update(params, grads, lr, m / group_samples)
-            else:
-                check = optimizer_update(params, grads, code, hyper, state, step, m / group_samples)
+            check = epoch_update(params, grads, hyper, state, step, m / group_samples)
             if not np.isfinite(check):
                 return loss_sum, correct, PARAMS_NOT_FINITE, k, step
     return loss_sum, correct, OK, stop, step

@@ -175,6 +175,6 @@ def test_epoch_kernel_takes_the_bundles_fields_in_order():
     from fastnn.kernels import training
 
     names = list(inspect.signature(training.train_epochs.py_func).parameters)
-    bundled = [field for bundle in (bundles.NetBuffers, bundles.OptBuffers, bundles.Data,
+    bundled = [field for bundle in (bundles.NetBuffers, bundles.EpochOpt, bundles.Data,
                                     bundles.EpochPlan, bundles.Penalty) for field in bundle._fields]
     assert names[: len(bundled)] == bundled
