@@ -77,8 +77,9 @@ def test_estimators_predictions_do_not_depend_on_the_batch(dtype):
     y = (X[:, 0] > 0).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = FastMLPClassifier((200,), max_iter=2, dtype=dtype, random_state=0).fit(X, y)
-        reg = FastMLPRegressor((200,), max_iter=2, dtype=dtype, random_state=0).fit(X, X[:, 1])
+        clf = FastMLPClassifier(hidden_layer_sizes=(200,), max_iter=2, dtype=dtype, random_state=0).fit(X, y)
+        reg = FastMLPRegressor(hidden_layer_sizes=(200,), max_iter=2, dtype=dtype,
+                               random_state=0).fit(X, X[:, 1])
     order = rng.permutation(300)
     for predict in (clf.predict_proba, reg.predict):
         full = predict(X)

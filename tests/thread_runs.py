@@ -75,10 +75,11 @@ def estimator_runs(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning after a few iterations
         for solver in ("adam", "lbfgs"):
-            clf = FastMLPClassifier((300, 3), solver=solver, max_iter=3, batch_size=129, dtype=dtype,
-                                    random_state=0, early_stopping=solver == "adam").fit(Xs, y)
+            clf = FastMLPClassifier(hidden_layer_sizes=(300, 3), solver=solver, max_iter=3, batch_size=129,
+                                    dtype=dtype, random_state=0, early_stopping=solver == "adam").fit(Xs, y)
             out[f"classifier {solver}"] = _digest(clf.predict_proba(Xs), clf.predict(Xs[:1]))
-        reg = FastMLPRegressor((300,), max_iter=3, batch_size=101, dtype=dtype, random_state=0).fit(Xs, X[2])
+        reg = FastMLPRegressor(hidden_layer_sizes=(300,), max_iter=3, batch_size=101, dtype=dtype,
+                               random_state=0).fit(Xs, X[2])
         out["regressor"] = _digest(reg.predict(Xs))
     return out
 
