@@ -213,8 +213,9 @@ def sgd_update(params, grads, lr):
 # ----------------------------------------------------------------------- finite differences
 
 
-def numeric_gradients(layers, X, Y, loss, h=1e-3):
-    """``dJ/dW``, ``dJ/db`` of every layer by finite differences of :func:`network_loss`.
+def numeric_gradients(layers, X, Y, loss, h=1e-3, weights=None):
+    """``dJ/dW``, ``dJ/db`` of every layer by finite differences of :func:`network_loss`
+    (of :func:`weighted_network_loss` with ``weights``).
 
     Uses the fourth-order central stencil
     ``(J(t-2h) - 8 J(t-h) + 8 J(t+h) - J(t+2h)) / (12 h)``: its truncation error is
@@ -226,7 +227,10 @@ def numeric_gradients(layers, X, Y, loss, h=1e-3):
     names = [name for _, _, name in layers]
 
     def J():
-        return network_loss([(W, b, name) for (W, b), name in zip(params, names)], X, Y, loss)
+        current = [(W, b, name) for (W, b), name in zip(params, names)]
+        if weights is None:
+            return network_loss(current, X, Y, loss)
+        return weighted_network_loss(current, X, Y, loss, weights)
 
     grads = []
     for pair in params:
