@@ -69,8 +69,8 @@ from .kernels import training as ktrain
 from .kernels.network import work_size
 from .notices import caller_stacklevel
 from .training import (History, _check_nonnegative_int, _EpochLines, _ProgressBar, _warn_if_nothing_learnt,
-                       add_validation, check_loop_options, check_validation_data, draw_dropout_seed,
-                       notify, sample_major)
+                       add_validation, check_loop_options, check_schedule, check_validation_data,
+                       draw_dropout_seed, notify, sample_major)
 
 __all__ = ["WorkerLostError", "fit"]
 
@@ -345,7 +345,7 @@ _LOST = (OSError, distributed.comm.CommClosedError, distributed.client.FutureCan
 
 
 def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accumulate=1, optimizer="sgd",
-        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1):
+        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1, schedule=None):
     """Train ``net`` data-parallel on Dask workers; the result of ``net.fit`` bit for bit.
 
     Parameters
@@ -361,7 +361,7 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
         Default: the current client (``distributed.get_client()``).
     workers : list of str, optional
         Worker addresses to train on (default: all of the cluster's).
-    epochs, batch_size, accumulate, optimizer, shuffle, seed, validation_data, callbacks, verbose
+    epochs, batch_size, accumulate, optimizer, shuffle, seed, validation_data, callbacks, verbose, schedule
         As in :meth:`Network.fit <fastnn.Network.fit>`: each update uses ``accumulate``
         micro-batches of ``batch_size`` samples, split among the workers. With NumPy data
         the result equals ``net.fit(X, Y, accumulate=accumulate, ...)`` with the same
@@ -387,12 +387,13 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     epochs = _check_nonnegative_int(epochs, "epochs")
     accumulate, optimizer, callbacks = check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks)
     val = check_validation_data(net, validation_data)
+    schedule = check_schedule(schedule, optimizer)
     rng = check_seed(seed)
     drop_seed = draw_dropout_seed(net, seed, rng)
     chunked = isinstance(X, da.Array) or isinstance(Y, da.Array)
     layout = (_Chunked if chunked else _Replicated)(client, net, X, Y, batch_size, addresses)
     try:
-        trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed)
+        trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed, schedule)
         trainer.warm_up(verbose)
         history = trainer.train(epochs, rng if shuffle else None, val, callbacks, verbose)
     finally:
@@ -405,8 +406,9 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
 class _Trainer:
     """The update loop on the client: draws, sends, folds in order, applies."""
 
-    def __init__(self, net, optimizer, layout, accumulate, drop_seed):
+    def __init__(self, net, optimizer, layout, accumulate, drop_seed, schedule=None):
         self.net, self.optimizer, self.layout = net, optimizer, layout
+        self.schedule = schedule
         self.accumulate, self.drop_seed = accumulate, drop_seed
         buffers = optimizer.kernel_buffers(net)
         self.state = buffers.state  # the flat state, and the epoch kernel's view of it:
@@ -416,6 +418,7 @@ class _Trainer:
         self.updates = 0
         self.lost = set()  # actors whose worker was lost
         net.optimizer = optimizer
+        net.schedule = schedule
 
     def _call(self, shard, what, method, *args):
         """Call ``method`` of actor ``shard``; its future. A worker known to be lost raises
@@ -453,7 +456,9 @@ class _Trainer:
 
     def train(self, epochs, rng, val, callbacks, verbose):
         net, layout = self.net, self.layout
+        schedule = self.schedule
         keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
+        keys += ["lr"] if schedule is not None else []
         history = History(keys)
         listeners = [_ProgressBar(epochs, net.loss_name)] if verbose == 1 else []
         listeners += [_EpochLines(epochs)] if verbose == 2 else []
@@ -466,7 +471,13 @@ class _Trainer:
             for epoch in range(1, epochs + 1):
                 batches = layout.epoch(rng)
                 loss_sum, correct = 0.0, 0
+                rates = None
+                if schedule is not None:  # as Network.fit: the epoch's rate, or one per update
+                    schedule.epoch_begins()
+                    rates = schedule.step_rates(-(-len(batches) // self.accumulate))
                 for start in range(0, len(batches), self.accumulate):
+                    if rates is not None:
+                        self.optimizer.lr = rates[start // self.accumulate]
                     group = batches[start:start + self.accumulate]
                     for batch_loss, right, m in self._update(group, epoch, start, history):
                         loss_sum += batch_loss * m
@@ -474,6 +485,9 @@ class _Trainer:
                 net.epoch = epoch
                 metrics = {"loss": loss_sum / layout.n_samples, "accuracy": correct / layout.n_samples}
                 add_validation(net, val, metrics)
+                if schedule is not None:
+                    metrics["lr"] = self.optimizer.lr  # the rate of the epoch's (last) update
+                    schedule.epoch_ends(epoch * layout.n_samples, dict(metrics))
                 history._append(epoch, metrics)
                 if notify(listeners, epoch, metrics):
                     break

@@ -326,7 +326,7 @@ class _EarlyStopping:
         self.history.best_epoch = self.best_epoch if restore_best_weights else self.history.epoch[-1]
 
 
-def _check_schedule(schedule, optimizer):
+def check_schedule(schedule, optimizer):
     """``schedule`` bound to ``optimizer`` (binding it on its first fit), or None."""
     if schedule is None:
         return None
@@ -557,7 +557,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     if patience is not None:
         patience = check_positive_int(patience, "patience")
     min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
-    schedule = _check_schedule(schedule, optimizer)
+    schedule = check_schedule(schedule, optimizer)
     resumed = isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch
     val = check_validation_data(net, validation_data)
     rng = check_seed(seed)

@@ -389,3 +389,22 @@ def test_grid_search_on_the_cluster_equals_one_job(client):
         if "time" not in key:
             np.testing.assert_array_equal(np.asarray(on_cluster.cv_results_[key]), np.asarray(values))
     assert on_cluster.best_params_ == local.best_params_
+
+
+@pytest.mark.parametrize("make_schedule", [lambda: fastnn.CosineDecay(20, warmup=4, per="step"),
+                                           lambda: fastnn.ReduceLROnPlateau(factor=0.5, patience=1,
+                                                                            min_delta=0.05)],
+                         ids=["cosine-per-step", "plateau"])
+def test_a_schedule_sets_the_rates_as_in_net_fit(client, make_schedule):
+    """schedule= as in Network.fit: the same rate for every update (per step, or cut on a
+    plateau of val_loss), so the same bits and the same lr history."""
+    X, y = data(np.float64)
+    net = fastnn.Network([5, 7, 2], loss="cce", dtype=np.float64, seed=1)
+    options = dict(epochs=4, batch_size=4, accumulate=3, seed=5, verbose=0, validation_data=(X[:, :9], y[:9]))
+    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.Adam(0.05), schedule=make_schedule(),
+                                     **options)
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.05), schedule=make_schedule(),
+                        **options)
+    assert_same_fit(net, ref, history, ref_history)
+    assert len(set(history.history["lr"])) > 1
+    assert net.schedule.optimizer is net.optimizer
