@@ -251,9 +251,11 @@ def numeric_gradients(layers, X, Y, loss, h=1e-3, weights=None):
     return grads
 
 
-def relative_error(analytic, numeric):
-    """Largest ``|a - n| / max(|a|, |n|, 1e-3 max |a|)`` over all elements of two lists."""
+def relative_error(analytic, numeric, atol=0.0):
+    """Largest ``|a - n| / max(|a|, |n|, 1e-3 max |a|, atol)`` over all elements of two lists
+    (``atol``: the size below which an element is compared absolutely, e.g. where the
+    finite differences' rounding alone would reach the tolerance)."""
     a = np.concatenate([f64(x).ravel() for x in analytic])
     n = np.concatenate([f64(x).ravel() for x in numeric])
-    floor = 1e-3 * max(np.abs(a).max(), np.finfo(np.float64).tiny)
+    floor = max(1e-3 * np.abs(a).max(), atol, np.finfo(np.float64).tiny)
     return float((np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)).max())
