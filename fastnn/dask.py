@@ -68,9 +68,10 @@ from .kernels import optimizers as kopt
 from .kernels import training as ktrain
 from .kernels.network import work_size
 from .notices import caller_stacklevel
-from .training import (History, _check_nonnegative_int, _EpochLines, _ProgressBar, _warn_if_nothing_learnt,
-                       add_validation, check_loop_options, check_schedule, check_validation_data,
-                       draw_dropout_seed, notify, sample_major)
+from .training import (History, _EpochLines, _ProgressBar, _warn_if_nothing_learnt, add_validation,
+                       check_early_stopping, check_epochs, check_loop_options, check_schedule,
+                       check_validation_data, draw_dropout_seed, early_stopping, notify, resume_schedule,
+                       sample_major)
 
 __all__ = ["WorkerLostError", "fit"]
 
@@ -93,7 +94,9 @@ class _Shard:
     applies the updates to its copy of the weights, as the client does to ``net``."""
 
     def __init__(self, model, batch_size, blocks, names):
-        self.net, optimizer = model  # pickled together: the optimizer stays bound to this copy
+        self.net, optimizer = model  # the optimizer bound to the client's net: bound to this copy
+        if optimizer.state is not None:  # (Dask may pickle them apart)
+            optimizer.restore(self.net, optimizer.state, optimizer.steps)
         self.opt = kopt.epoch_opt(optimizer.kernel_buffers(self.net))
         self.state = optimizer.state
         self.batch_size = batch_size
@@ -217,8 +220,7 @@ class _Layout:
         any update."""
         pending = []
         for address, blocks in blocks_by_address.items():
-            # Not in the graph (it is big); one pickle, so the optimizer stays bound to the copy.
-            [copy] = self.client.scatter([(net, optimizer)], workers=[address], hash=False)
+            [copy] = self.client.scatter([(net, optimizer)], workers=[address], hash=False)  # big: not in a graph
             future = self.client.submit(_Shard, copy, batch_size, blocks, names_by_address[address],
                                         workers=[address], actor=True, pure=False)
             self.futures.append(copy)
@@ -249,6 +251,7 @@ class _Replicated(_Layout):
         ktrain.transpose_into(Y, Ys)
         self.batch_size = min(check_positive_int(batch_size, "batch_size"), N)
         self.order = np.arange(N, dtype=np.int64)
+        self.n_batches = -(-N // self.batch_size)  # micro-batches per epoch
         blocks, names = {}, {}
         for address in addresses:
             data = client.scatter([Xs, Ys], workers=[address], hash=False)
@@ -282,6 +285,7 @@ class _Chunked(_Layout):
         self.sizes = X.chunks[1]
         self.n_samples = sum(self.sizes)
         self.batch_size = min(check_positive_int(batch_size, "batch_size"), self.n_samples)
+        self.n_batches = sum(-(-size // self.batch_size) for size in self.sizes)
         blocks = {address: [] for address in addresses}
         names = {address: [] for address in addresses}
         where = []  # chunk -> (address, block index on that worker)
@@ -376,7 +380,8 @@ _LOST = (OSError, distributed.comm.CommClosedError, distributed.client.FutureCan
 
 
 def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accumulate=1, optimizer="sgd",
-        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1, schedule=None):
+        shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1, schedule=None, patience=None,
+        min_delta=0.0, restore_best_weights=True, initial_epoch=0):
     """Train ``net`` data-parallel on Dask workers; the result of ``net.fit`` bit for bit.
 
     Parameters
@@ -392,7 +397,8 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
         Default: the current client (``distributed.get_client()``).
     workers : list of str, optional
         Worker addresses to train on (default: all of the cluster's).
-    epochs, batch_size, accumulate, optimizer, shuffle, seed, validation_data, callbacks, verbose, schedule
+    epochs, batch_size, accumulate, optimizer, shuffle, seed, validation_data, callbacks, verbose, schedule,
+    patience, min_delta, restore_best_weights, initial_epoch
         As in :meth:`Network.fit <fastnn.Network.fit>`: each update uses ``accumulate``
         micro-batches of ``batch_size`` samples, split among the workers. With NumPy data
         the result equals ``net.fit(X, Y, accumulate=accumulate, ...)`` with the same
@@ -415,8 +421,9 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     """
     client = _client(client)
     addresses = _workers(client, workers)
-    epochs = _check_nonnegative_int(epochs, "epochs")
+    epochs, initial_epoch = check_epochs(epochs, initial_epoch)
     accumulate, optimizer, callbacks = check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks)
+    stopping = check_early_stopping(patience, min_delta, restore_best_weights)
     val = check_validation_data(net, validation_data)
     schedule = check_schedule(schedule, optimizer)
     rng = check_seed(seed)
@@ -427,7 +434,8 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     try:
         trainer = _Trainer(net, optimizer, opt_buffers, layout, accumulate, drop_seed, schedule)
         trainer.warm_up(verbose)
-        history = trainer.train(epochs, rng if shuffle else None, val, callbacks, verbose)
+        history = trainer.train(initial_epoch, epochs, rng if shuffle else None, val, callbacks, verbose,
+                                stopping, restore_best_weights)
     finally:
         layout.release()
     if layout.Y is not None:
@@ -489,21 +497,29 @@ class _Trainer:
         if verbose:
             print(f"fastnn.dask: workers ready in {max(seconds):.1f} s; training", flush=True)
 
-    def train(self, epochs, rng, val, callbacks, verbose):
+    def train(self, initial_epoch, epochs, rng, val, callbacks, verbose, stopping, restore_best_weights):
+        """Epochs ``initial_epoch + 1 .. epochs`` (the shuffling skips the orders of those before);
+        ``stopping`` is ``(patience, min_delta)`` (``patience`` None: no early stopping)."""
         net, layout = self.net, self.layout
         schedule = self.schedule
         keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if val is not None else [])
         keys += ["lr"] if schedule is not None else []
         history = History(keys)
-        listeners = [_ProgressBar(epochs, net.loss_name)] if verbose == 1 else []
+        if rng is not None:
+            for _ in range(initial_epoch):
+                layout.epoch(rng)
+        resume_schedule(schedule, initial_epoch, -(-layout.n_batches // self.accumulate))
+        listeners = [_ProgressBar(epochs - initial_epoch, net.loss_name)] if verbose == 1 else []
         listeners += [_EpochLines(epochs)] if verbose == 2 else []
         listeners += callbacks
         hooked = [callback for callback in callbacks if isinstance(callback, Callback)]
         for callback in hooked:
             callback.set_network(net, self.optimizer)
             callback.on_train_begin()
+        stopping = early_stopping(net, history, val, *stopping)
+        listeners += [stopping] if stopping is not None else []
         try:
-            for epoch in range(1, epochs + 1):
+            for epoch in range(initial_epoch + 1, epochs + 1):
                 batches = layout.epoch(rng)
                 loss_sum, correct = 0.0, 0
                 rates = None
@@ -530,6 +546,8 @@ class _Trainer:
             for listener in listeners[:1]:
                 if isinstance(listener, _ProgressBar):
                     listener.close()
+        if stopping is not None:
+            stopping.finish(restore_best_weights)
         for callback in hooked:
             callback.on_train_end()
         return history

@@ -142,6 +142,42 @@ def notify(listeners, epoch, metrics):
     return stop
 
 
+def check_epochs(epochs, initial_epoch):
+    """``(epochs, initial_epoch)`` of :func:`fit`, checked: ints, 0 <= initial_epoch <= epochs."""
+    epochs = _check_nonnegative_int(epochs, "epochs")
+    initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
+    if initial_epoch > epochs:
+        raise ValueError(f"initial_epoch ({initial_epoch}) must not exceed epochs ({epochs}): epochs is "
+                         f"the epoch to train up to, as in Keras (fit(epochs={initial_epoch + epochs}, "
+                         f"initial_epoch={initial_epoch}) trains {epochs} more)")
+    return epochs, initial_epoch
+
+
+def check_early_stopping(patience, min_delta, restore_best_weights):
+    """``(patience, min_delta)`` of :func:`fit`, checked (and ``restore_best_weights``)."""
+    if not isinstance(restore_best_weights, (bool, np.bool_)):
+        raise TypeError(f"restore_best_weights must be True or False; got {restore_best_weights!r}")
+    if patience is not None:
+        patience = check_positive_int(patience, "patience")
+    return patience, check_positive_float(min_delta, "min_delta", allow_zero=True)
+
+
+def early_stopping(net, history, val, patience, min_delta):
+    """The listener that stops :func:`fit` after ``patience`` epochs without improvement of
+    ``val_loss`` (with validation data) or ``loss``; None without ``patience``."""
+    if patience is None:
+        return None
+    return _EarlyStopping(net, history, "val_loss" if val is not None else "loss", patience, min_delta)
+
+
+def resume_schedule(schedule, initial_epoch, updates_per_epoch):
+    """A fit resumed at ``initial_epoch`` with a rate-by-time schedule that has not run yet:
+    the schedule resumes there too."""
+    if isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch:
+        schedule.epochs_done = initial_epoch
+        schedule.steps_done = initial_epoch * updates_per_epoch
+
+
 def check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks):
     """The options every fit loop shares, checked: ``(accumulate, optimizer, callbacks)``
     (an optimizer object for a name, callbacks as a list)."""
@@ -544,21 +580,11 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     N = Xs.n_samples if sparse else Xs.shape[0]
     Y = net.check_targets(Y, N, labels=True)
     weights = _check_weights(net, Y, sample_weight, class_weight)
-    epochs = _check_nonnegative_int(epochs, "epochs")
-    initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
-    if initial_epoch > epochs:
-        raise ValueError(f"initial_epoch ({initial_epoch}) must not exceed epochs ({epochs}): epochs is "
-                         f"the epoch to train up to, as in Keras (fit(epochs={initial_epoch + epochs}, "
-                         f"initial_epoch={initial_epoch}) trains {epochs} more)")
+    epochs, initial_epoch = check_epochs(epochs, initial_epoch)
     batch_size = min(check_positive_int(batch_size, "batch_size"), N)
     accumulate, optimizer, callbacks = check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks)
-    if not isinstance(restore_best_weights, (bool, np.bool_)):
-        raise TypeError(f"restore_best_weights must be True or False; got {restore_best_weights!r}")
-    if patience is not None:
-        patience = check_positive_int(patience, "patience")
-    min_delta = check_positive_float(min_delta, "min_delta", allow_zero=True)
+    patience, min_delta = check_early_stopping(patience, min_delta, restore_best_weights)
     schedule = check_schedule(schedule, optimizer)
-    resumed = isinstance(schedule, EpochSchedule) and schedule.epochs_done == 0 and initial_epoch
     val = check_validation_data(net, validation_data)
     rng = check_seed(seed)
 
@@ -575,9 +601,7 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
                          dropout_seed=dropout_seed, sample_weight=weights)
     if shuffle and initial_epoch:
         engine.skip_epochs(initial_epoch, rng)
-    if resumed:  # a resumed fit with a schedule that has not run: the schedule resumes too
-        schedule.epochs_done = initial_epoch
-        schedule.steps_done = initial_epoch * engine.updates_per_epoch
+    resume_schedule(schedule, initial_epoch, engine.updates_per_epoch)
     net.optimizer = optimizer
     net.schedule = schedule
 
@@ -623,11 +647,8 @@ def _fit(net, X, Y, epochs, batch_size, optimizer, shuffle, seed, validation_dat
     for callback in hooked:
         callback.set_network(net, optimizer)
         callback.on_train_begin()
-    stopping = None
-    if patience is not None:
-        monitor = "val_loss" if val is not None else "loss"
-        stopping = _EarlyStopping(net, history, monitor, patience, min_delta)
-        listeners.append(stopping)
+    stopping = early_stopping(net, history, val, patience, min_delta)
+    listeners += [stopping] if stopping is not None else []
     try:
         for epoch in range(initial_epoch + 1, epochs + 1):
             if schedule is not None:

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
@@ -47,7 +48,9 @@ for dtype in (np.float32, np.float64):
     net = fastnn.Network([3, 4, 2], loss="cce", dtype=dtype)
     net.fit(X, np.arange(8) % 2, epochs=1, batch_size=4, accumulate=2, verbose=0)
     net.evaluate(X, np.eye(2, dtype=dtype)[np.arange(8) % 2].T)
-    shard = _Shard((net, fastnn.SGD(0.1)), 4, [(X, np.arange(8) % 2)], ["X"])
+    opt = fastnn.SGD(0.1)
+    opt.kernel_buffers(net)
+    shard = _Shard((net, opt), 4, [(X, np.arange(8) % 2)], ["X"])
     shard.warm_up()
     rows = np.arange(4, dtype=np.int64)
     _, acc = shard.compute(None, [(0, 0, rows, 0), (1, 0, rows, 1)], 0, [(0, 0, 4), (1, 4, 3)])
@@ -312,6 +315,10 @@ def test_bad_input_raises_before_any_update(client):
         fdask.fit(net, X, y, client="tcp://127.0.0.1:8786", verbose=0)
     with pytest.raises(ValueError, match="accumulate"):
         fdask.fit(net, X, y, client=client, accumulate=0, verbose=0)
+    with pytest.raises(ValueError, match=r"initial_epoch \(3\) must not exceed epochs \(2\)"):
+        fdask.fit(net, X, y, client=client, epochs=2, initial_epoch=3, verbose=0)
+    with pytest.raises(ValueError, match="patience"):
+        fdask.fit(net, X, y, client=client, patience=0, verbose=0)
     np.testing.assert_array_equal(net.params, before)
     assert net.optimizer is None
 
@@ -339,9 +346,6 @@ def test_without_the_extra_import_error_says_what_to_install():
 
 
 # ------------------------------------------------------------ scikit-learn's Dask tools
-# dask_ml.model_selection's IncrementalSearchCV and HyperbandSearchCV are not tested: with
-# dask >= 2025.3 they fail inside dask-ml before any estimator is called ("Attempting to use
-# an asynchronous Client in a synchronous context of dask.compute", dask/dask-ml#1016, open).
 
 def _classification(n=120, seed=0):
     rng = np.random.default_rng(seed)
@@ -409,3 +413,63 @@ def test_a_schedule_sets_the_rates_as_in_net_fit(client, make_schedule):
     assert_same_fit(net, ref, history, ref_history)
     assert len(set(history.history["lr"])) > 1
     assert net.schedule.optimizer is net.optimizer
+
+
+def test_early_stopping_restores_the_best_weights_as_net_fit(client):
+    """patience= on val_loss: the same stopping epoch, best epoch and restored weights."""
+    X, y = data(np.float64, n_samples=60)
+    net = fastnn.Network([5, 7, 2], loss="cce", dtype=np.float64, seed=1)
+    options = dict(epochs=40, batch_size=4, accumulate=3, verbose=0, validation_data=(X[:, :15], y[:15]),
+                   patience=2, min_delta=0.002)
+    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.Adam(0.05), **options)
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.05), **options)
+    assert_same_fit(net, ref, history, ref_history)
+    assert history.stopped_epoch == ref_history.stopped_epoch < 40
+    assert history.best_epoch == ref_history.best_epoch < history.stopped_epoch  # weights restored
+
+
+def test_initial_epoch_resumes_as_the_fit_that_never_stopped(client):
+    """Two epochs, then initial_epoch=2 with the same optimizer: the 4-epoch fit, bitwise."""
+    X, y = data(np.float32)
+    net = fastnn.Network([5, 7, 2], loss="cce", seed=1)
+    options = dict(batch_size=4, accumulate=3, seed=5, verbose=0)
+    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.SGD(0.05, momentum=0.9), epochs=4,
+                                     **options)
+    optimizer = fastnn.SGD(0.05, momentum=0.9)
+    fdask.fit(net, X, y, client=client, optimizer=optimizer, epochs=2, **options)
+    history = fdask.fit(net, X, y, client=client, optimizer=optimizer, epochs=4, initial_epoch=2, **options)
+    np.testing.assert_array_equal(net.params, ref.params)
+    np.testing.assert_array_equal(optimizer.state, ref.optimizer.state)
+    assert optimizer.steps == ref.optimizer.steps and net.epoch == 4
+    assert history.epoch == [3, 4]
+    assert history.history["loss"] == ref_history.history["loss"][2:]
+
+
+@pytest.mark.filterwarnings("ignore:The total space of parameters:UserWarning")  # Hyperband's brackets
+@pytest.mark.parametrize("search", ["IncrementalSearchCV", "HyperbandSearchCV"])
+def test_incremental_and_hyperband_search(client, search):
+    """dask_ml's adaptive searches: partial_fit and score on the cluster, every candidate
+    scored, the best estimator a fitted FastMLPClassifier. With dask >= 2025.3 they fail inside
+    dask-ml before any estimator is called ("RuntimeError: Attempting to use an asynchronous
+    Client in a synchronous context of `dask.compute`", dask/dask-ml#1016, open): dask.persist
+    in their coroutine picks the client, which is asynchronous there. Dask's documented
+    ``scheduler=`` setting takes the client's ``get`` function instead, which dask.persist uses
+    through ``client.persist`` without that check."""
+    model_selection = pytest.importorskip("dask_ml.model_selection")
+    X, y = _classification(n=200)
+    Xd, yd = da.from_array(X, chunks=(50, 4)), da.from_array(y, chunks=50)
+    estimator = fastnn.FastMLPClassifier(hidden_layer_sizes=(6,), random_state=0, batch_size=10)
+    grid = {"learning_rate_init": [0.001, 0.1]}
+    options = dict(max_iter=4)
+    if search == "IncrementalSearchCV":
+        options.update(n_initial_parameters=2, decay_rate=None)  # decay_rate's default is deprecated
+    searcher = getattr(model_selection, search)(estimator, grid, random_state=0, **options)
+    with dask.config.set(scheduler=client.get):
+        searcher.fit(Xd, yd, classes=[0, 1])
+    assert set(searcher.cv_results_["param_learning_rate_init"]) == {0.001, 0.1}
+    assert searcher.best_score_ == max(searcher.cv_results_["test_score"])
+    assert min(searcher.cv_results_["partial_fit_calls"]) >= 1
+    best = searcher.best_estimator_
+    assert isinstance(best, fastnn.FastMLPClassifier) and best.n_iter_ >= 1
+    assert searcher.best_params_ == {"learning_rate_init": 0.1}  # 4 calls at 0.001 learn little
+    assert best.score(X, y) > 0.9
