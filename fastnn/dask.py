@@ -3,20 +3,25 @@
 :func:`fit` trains a :class:`~fastnn.Network` synchronously over Dask workers: each update's
 group of ``accumulate`` micro-batches of ``batch_size`` is split among the workers, each
 computes the gradients of its micro-batches with fastnn's kernels, the gradients are folded
-in MICRO-BATCH ORDER (never in the order the workers finish) and the client applies one
-optimizer update with the kernels ``Network.fit`` uses, then sends the new weights.
+in MICRO-BATCH ORDER (never in the order the workers finish) and one optimizer update is
+applied with the kernels ``Network.fit`` uses: by the client to ``net``, and by every worker
+to its own copy of the weights (the same kernel on the same numbers: the same bits), so the
+weights are never sent per update, only the fold.
 
 How the work is laid out
 ------------------------
 One Dask actor per worker (``client.submit(..., actor=True, workers=[address])``) holds that
-worker's data and work buffers for the whole fit; each update costs one call per worker
-(the weights in, the losses out) and a chain of fold calls (below). No home-made RPC.
+worker's data, copies of the network and optimizer, and work buffers for the whole fit; each
+update costs one call per worker (the losses out) and a chain of fold calls (below). The
+worker of a group's last run applies the update at once; a worker that did not is sent the
+update's fold with its next call and applies it first. No home-made RPC.
 
 - NumPy ``X``/``Y``: checked once on the client and sent once to every worker (never per
   step). The micro-batches are drawn exactly as ``net.fit`` draws them (the same generator
   calls, so ``net.fit(X, Y, accumulate=k, ...)`` with the same options and seed gives
-  bitwise the same weights, losses and accuracies); worker w computes the w-th contiguous
-  run of each group's micro-batches.
+  bitwise the same weights, losses and accuracies); each group's micro-batches are cut in
+  contiguous runs over the workers, the first run to a worker already up to date (it starts
+  at once while the others catch up; which worker computes what never changes the bits).
 - dask arrays ``X`` (n_0, N) and ``Y`` (n_L, N) or (N,), chunked along the samples only:
   each chunk stays on the worker that holds it (it is persisted first, so nothing is
   gathered to the client; a target chunk follows its input chunk when they are apart).
@@ -38,8 +43,10 @@ back, in one kernel call, so the network always holds the weights of a whole num
 updates. A worker lost mid-fit (its process killed):
 
 - NumPy data (every worker holds a copy): the update is computed again on the remaining
-  workers, which take over the lost one's micro-batches; the fold order is unchanged, so
-  the fit finishes with the same bits (a :class:`~fastnn.errors.TrainingWarning` says so).
+  workers, which take over the lost one's micro-batches (their copies of the weights and
+  optimizer state are first reset to the client's, in case one applied the half-done update);
+  the fold order is unchanged, so the fit finishes with the same bits (a
+  :class:`~fastnn.errors.TrainingWarning` says so).
 - dask arrays: its chunks are gone with it, so :class:`WorkerLostError` is raised naming
   the worker, the chunks and the updates done; ``net`` and the optimizer keep the weights
   and state after the last whole update.
@@ -220,7 +227,8 @@ class _Layout:
         any update."""
         pending = []
         for address, blocks in blocks_by_address.items():
-            [copy] = self.client.scatter([(net, optimizer)], workers=[address], hash=False)  # big: not in a graph
+            # Scattered, not in the graph (it is big).
+            [copy] = self.client.scatter([(net, optimizer)], workers=[address], hash=False)
             future = self.client.submit(_Shard, copy, batch_size, blocks, names_by_address[address],
                                         workers=[address], actor=True, pure=False)
             self.futures.append(copy)

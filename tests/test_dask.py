@@ -9,7 +9,11 @@ the cache by a subprocess before the cluster starts: float64 results of a proces
 compiled a kernel itself were seen to differ in the last bits from those of processes
 that loaded the same kernel from Numba's cache (the loss of a fit, here: reproduce it
 by running this file right after a kernel source changed, with the references in the
-pytest process). Every process then runs the same cached machine code.
+pytest process). Every process then runs the same cached machine code. Traced to the
+backward pass's plain-loop products (``SMALL_PRODUCT``, e.g. a 64 -> 1 layer on a batch
+of 40) compiled with the ``reassoc`` fast-math flag: without that flag the compiling and
+the loading process agree bitwise, with it they do not (``contract`` did the same and was
+dropped, see fastnn/kernels/_jit.py).
 """
 
 import copy
