@@ -548,8 +548,14 @@ class _Trainer:
                     metrics["lr"] = self.optimizer.lr  # the rate of the epoch's (last) update
                     schedule.epoch_ends(epoch * layout.n_samples, dict(metrics))
                 history._append(epoch, metrics)
+                if callbacks:  # a callback may set the weights or the optimizer state
+                    np.copyto(self.params_backup, net.params)
+                    np.copyto(self.state_backup, self.state)
                 if notify(listeners, epoch, metrics):
                     break
+                if callbacks and not (np.array_equal(self.params_backup, net.params)
+                                      and np.array_equal(self.state_backup, self.state)):
+                    self.synced = [-1] * len(self.synced)  # the workers get copies next
         finally:
             for listener in listeners[:1]:
                 if isinstance(listener, _ProgressBar):

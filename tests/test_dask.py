@@ -477,3 +477,23 @@ def test_incremental_and_hyperband_search(client, search):
     assert isinstance(best, fastnn.FastMLPClassifier) and best.n_iter_ >= 1
     assert searcher.best_params_ == {"learning_rate_init": 0.1}  # 4 calls at 0.001 learn little
     assert best.score(X, y) > 0.9
+
+
+class _Shrink(fastnn.callbacks.Callback):
+    """Halves the network's weights after epoch 1."""
+
+    def on_epoch_end(self, epoch, metrics):
+        if epoch == 1:
+            self.network.params[:] *= self.network.params.dtype.type(0.5)
+
+
+def test_a_callback_setting_the_weights_is_followed_as_in_net_fit(client):
+    """The workers hold copies of the weights: a callback that changes net's weights
+    between epochs must reach them (Network.fit trains on from the changed weights)."""
+    X, y = data(np.float32)
+    net = fastnn.Network([5, 7, 2], loss="cce", seed=1)
+    options = dict(epochs=3, batch_size=4, accumulate=3, seed=5, verbose=0)
+    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.Adam(0.01), callbacks=[_Shrink()],
+                                     **options)
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[_Shrink()], **options)
+    assert_same_fit(net, ref, history, ref_history)
