@@ -495,5 +495,6 @@ def test_a_callback_setting_the_weights_is_followed_as_in_net_fit(client):
     options = dict(epochs=3, batch_size=4, accumulate=3, seed=5, verbose=0)
     ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.Adam(0.01), callbacks=[_Shrink()],
                                      **options)
-    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[_Shrink()], **options)
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[_Shrink()],
+                        **options)
     assert_same_fit(net, ref, history, ref_history)
