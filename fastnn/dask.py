@@ -3,25 +3,20 @@
 :func:`fit` trains a :class:`~fastnn.Network` synchronously over Dask workers: each update's
 group of ``accumulate`` micro-batches of ``batch_size`` is split among the workers, each
 computes the gradients of its micro-batches with fastnn's kernels, the gradients are folded
-in MICRO-BATCH ORDER (never in the order the workers finish) and one optimizer update is
-applied with the kernels ``Network.fit`` uses: by the client to ``net``, and by every worker
-to its own copy of the weights (the same kernel on the same numbers: the same bits), so the
-weights are never sent per update, only the fold.
+in MICRO-BATCH ORDER (never in the order the workers finish) and the client applies one
+optimizer update with the kernels ``Network.fit`` uses, then sends the new weights.
 
 How the work is laid out
 ------------------------
 One Dask actor per worker (``client.submit(..., actor=True, workers=[address])``) holds that
-worker's data, copies of the network and optimizer, and work buffers for the whole fit; each
-update costs one call per worker (the losses out) and a chain of fold calls (below). The
-worker of a group's last run applies the update at once; a worker that did not is sent the
-update's fold with its next call and applies it first. No home-made RPC.
+worker's data and work buffers for the whole fit; each update costs one call per worker
+(the weights in, the losses out) and a chain of fold calls (below). No home-made RPC.
 
 - NumPy ``X``/``Y``: checked once on the client and sent once to every worker (never per
   step). The micro-batches are drawn exactly as ``net.fit`` draws them (the same generator
   calls, so ``net.fit(X, Y, accumulate=k, ...)`` with the same options and seed gives
-  bitwise the same weights, losses and accuracies); each group's micro-batches are cut in
-  contiguous runs over the workers, the first run to a worker already up to date (it starts
-  at once while the others catch up; which worker computes what never changes the bits).
+  bitwise the same weights, losses and accuracies); worker w computes the w-th contiguous
+  run of each group's micro-batches.
 - dask arrays ``X`` (n_0, N) and ``Y`` (n_L, N) or (N,), chunked along the samples only:
   each chunk stays on the worker that holds it (it is persisted first, so nothing is
   gathered to the client; a target chunk follows its input chunk when they are apart).
@@ -43,10 +38,8 @@ back, in one kernel call, so the network always holds the weights of a whole num
 updates. A worker lost mid-fit (its process killed):
 
 - NumPy data (every worker holds a copy): the update is computed again on the remaining
-  workers, which take over the lost one's micro-batches (their copies of the weights and
-  optimizer state are first reset to the client's, in case one applied the half-done update);
-  the fold order is unchanged, so the fit finishes with the same bits (a
-  :class:`~fastnn.errors.TrainingWarning` says so).
+  workers, which take over the lost one's micro-batches; the fold order is unchanged, so
+  the fit finishes with the same bits (a :class:`~fastnn.errors.TrainingWarning` says so).
 - dask arrays: its chunks are gone with it, so :class:`WorkerLostError` is raised naming
   the worker, the chunks and the updates done; ``net`` and the optimizer keep the weights
   and state after the last whole update.
@@ -96,27 +89,21 @@ class WorkerLostError(RuntimeError):
 
 
 class _Shard:
-    """The actor of one worker: its blocks of samples (sample-major), copies of the network
-    and of the optimizer, and the work buffers; computes and folds micro-batch gradients and
-    applies the updates to its copy of the weights, as the client does to ``net``."""
+    """The actor of one worker: its blocks of samples (sample-major), a copy of the network
+    and the work buffers; computes and folds micro-batch gradients."""
 
-    def __init__(self, model, batch_size, blocks, names):
-        self.net, optimizer = model  # the optimizer bound to the client's net: bound to this copy
-        if optimizer.state is not None:  # (Dask may pickle them apart)
-            optimizer.restore(self.net, optimizer.state, optimizer.steps)
-        self.opt = kopt.epoch_opt(optimizer.kernel_buffers(self.net))
-        self.state = optimizer.state
+    def __init__(self, net, batch_size, blocks, names):
+        self.net = net
         self.batch_size = batch_size
-        self.blocks = [_sample_major_block(self.net, X, Y, name) for (X, Y), name in zip(blocks, names)]
-        layout = self.net.kernel_buffers.layout
-        self.work = np.empty(work_size(layout, batch_size, True), dtype=self.net.dtype)
+        self.blocks = [_sample_major_block(net, X, Y, name) for (X, Y), name in zip(blocks, names)]
+        self.work = np.empty(work_size(net.kernel_buffers.layout, batch_size, True), dtype=net.dtype)
         self.grads = {}
         self.spare = []
         self.sent = None
 
     def warm_up(self):
-        """Load the kernels from Numba's cache (or compile them): one micro-batch of one sample,
-        a fold and an update, into buffers thrown away. Returns the seconds it took."""
+        """Load the kernels from Numba's cache (or compile them): one micro-batch of one sample
+        and a fold, into buffers thrown away. Returns the seconds it took."""
         start = time.perf_counter()
         params, _, layout, loss = self.net.kernel_buffers
         Xs, Ys = self.blocks[0]
@@ -125,21 +112,18 @@ class _Shard:
         kdist.micro_batch_gradient(params, grad, layout, loss, Xs, Ys, rows, self.batch_size, self.work,
                                    self.net.dropout_rates, 0, 0)
         kdist.fold_gradient(grad[:0], grad[:0], 1, 1)
-        state = None if self.opt.state is None else self.opt.state.copy()
-        kdist.apply_update(params.copy(), np.zeros_like(params), self.opt.hyper.copy(), state, 1, 1, 1)
         return time.perf_counter() - start
 
-    def compute(self, catch_up, items, drop_seed, first_run=None, update=None):
-        """The gradients of ``items`` (``(index, block, rows, drop_step)`` each) at the weights
-        after ``catch_up`` (:meth:`_catch_up`), kept here for :meth:`fold`. Returns
-        ``(index, loss, correct)`` per item and, when this worker holds the group's first run
-        of micro-batches (``first_run``, as for :meth:`fold`, and ``update`` when it is also
-        the last), their fold (saves a round trip), else None."""
-        self._catch_up(catch_up)
+    def compute(self, params, items, drop_seed, first_run=None):
+        """The gradients of ``items`` (``(index, block, rows, drop_step)`` each) at ``params``,
+        kept here for :meth:`fold`. Returns ``(index, loss, correct)`` per item and, when this
+        worker holds the group's first run of micro-batches (``first_run``, as for
+        :meth:`fold`), their fold (saves a round trip), else None."""
         net_params, _, layout, loss = self.net.kernel_buffers
+        np.copyto(net_params, params)
         self.grads.clear()
-        if self.sent is not None:  # the fold returned last time has reached the client: it called
-            self.spare.append(self.sent)  # again after receiving every fold of that update
+        if self.sent is not None:  # the fold returned last time has reached the client: it sent
+            self.spare.append(self.sent)  # these weights after receiving every fold of that update
             self.sent = None
         out = []
         with _threads.training_threads(self.net.product_size(self.batch_size), len(items)):
@@ -153,15 +137,12 @@ class _Shard:
                 out.append((index, float(batch_loss), int(correct)))
         if first_run is None:
             return out, None
-        self.sent = self.fold(None, first_run, update)
+        self.sent = self.fold(None, first_run)
         return out, self.sent
 
-    def fold(self, acc, run, update=None):
+    def fold(self, acc, run):
         """Fold the kept gradients of ``run`` (``(index, previous_m, m)`` each, in micro-batch
-        order) onto ``acc`` (None: the run starts the group). When the run ends the group,
-        ``update`` (``(hyper, step, m_last, group_samples)``, as for
-        :func:`~fastnn.kernels.distributed.apply_update`) is applied to this copy of the
-        weights, as the client applies it to ``net``. Returns the fold."""
+        order) onto ``acc`` (None: the run starts the group). Returns the fold."""
         if acc is not None and not acc.flags.writeable:  # received read-only from the client
             acc = acc.copy()
         for index, previous_m, m in run:
@@ -171,26 +152,7 @@ class _Shard:
                 continue
             kdist.fold_gradient(acc, grad, previous_m, m)
             self.spare.append(grad)
-        if update is not None:
-            self._update(acc, *update)
         return acc
-
-    def _update(self, acc, hyper, step, m_last, group_samples):
-        np.copyto(self.opt.hyper, hyper)  # the rate of this update (a schedule changes it)
-        kdist.apply_update(self.net.kernel_buffers.params, acc, *self.opt, step, m_last, group_samples)
-
-    def _catch_up(self, catch_up):
-        """Bring this copy of the weights to the client's: ``catch_up`` is None (it is there),
-        ``("update", acc, update)`` (the update it missed, the fold of another worker) or
-        ``("copy", params, state)`` (the client's weights and optimizer state, e.g. after a
-        worker was lost mid-update)."""
-        if catch_up is None:
-            return
-        if catch_up[0] == "update":
-            self._update(catch_up[1], *catch_up[2])
-        else:
-            np.copyto(self.net.kernel_buffers.params, catch_up[1])
-            np.copyto(self.state, catch_up[2])
 
 
 def _sample_major_block(net, X, Y, name):
@@ -221,14 +183,12 @@ class _Layout:
         self.names = []        # the names of its blocks (None: a copy of all the data)
         self.Y = None          # the targets (n_L, N) on the client, NumPy input only
 
-    def _start(self, net, optimizer, batch_size, blocks_by_address, names_by_address):
-        """One actor per worker with its blocks (futures or arrays) and copies of ``net`` and
-        ``optimizer`` (bound to ``net``); raises the first error of a block (bad data) before
-        any update."""
+    def _start(self, net, batch_size, blocks_by_address, names_by_address):
+        """One actor per worker with its blocks (futures or arrays); raises the first error of
+        a block (bad data) before any update."""
         pending = []
         for address, blocks in blocks_by_address.items():
-            # Scattered, not in the graph (it is big).
-            [copy] = self.client.scatter([(net, optimizer)], workers=[address], hash=False)
+            copy = self.client.scatter(net, workers=[address], hash=False)  # not in the graph: it is big
             future = self.client.submit(_Shard, copy, batch_size, blocks, names_by_address[address],
                                         workers=[address], actor=True, pure=False)
             self.futures.append(copy)
@@ -250,7 +210,7 @@ class _Replicated(_Layout):
     """NumPy data, checked once and sent once to every worker; micro-batches drawn as
     ``Network.fit`` draws them, each group's split in contiguous runs over the workers."""
 
-    def __init__(self, client, net, optimizer, X, Y, batch_size, addresses):
+    def __init__(self, client, net, X, Y, batch_size, addresses):
         super().__init__(client)
         Xs = sample_major(net, X)
         self.n_samples = N = Xs.shape[0]
@@ -265,7 +225,7 @@ class _Replicated(_Layout):
             data = client.scatter([Xs, Ys], workers=[address], hash=False)
             self.futures.extend(data)
             blocks[address], names[address] = [tuple(data)], [None]
-        self._start(net, optimizer, self.batch_size, blocks, names)
+        self._start(net, self.batch_size, blocks, names)
 
     def epoch(self, rng):
         """The epoch's micro-batches as ``(shard, block, rows)``, in order; ``shard`` None:
@@ -280,7 +240,7 @@ class _Chunked(_Layout):
     """dask arrays chunked along the samples: every chunk stays on its worker; micro-batches
     are cut within chunks (see the module's notes)."""
 
-    def __init__(self, client, net, optimizer, X, Y, batch_size, addresses):
+    def __init__(self, client, net, X, Y, batch_size, addresses):
         super().__init__(client)
         X, Y = _check_chunked(net, X, Y)
         X, Y = client.persist([X, Y])
@@ -305,7 +265,7 @@ class _Chunked(_Layout):
             blocks[address].append((futures[key], futures[y_keys[c]]))
             names[address].append(f"X[:, {starts[c]}:{starts[c + 1]}] (chunk {c})")
         blocks = {address: value for address, value in blocks.items() if value}
-        self._start(net, optimizer, self.batch_size, blocks, names)
+        self._start(net, self.batch_size, blocks, names)
         shard_of = {address: i for i, address in enumerate(self.addresses)}
         self.where = [(shard_of[address], block) for address, block in where]
         self.orders = [np.arange(n, dtype=np.int64) for n in self.sizes]
@@ -437,10 +397,9 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     rng = check_seed(seed)
     drop_seed = draw_dropout_seed(net, seed, rng)
     chunked = isinstance(X, da.Array) or isinstance(Y, da.Array)
-    opt_buffers = optimizer.kernel_buffers(net)  # bound to net before the workers get copies
-    layout = (_Chunked if chunked else _Replicated)(client, net, optimizer, X, Y, batch_size, addresses)
+    layout = (_Chunked if chunked else _Replicated)(client, net, X, Y, batch_size, addresses)
     try:
-        trainer = _Trainer(net, optimizer, opt_buffers, layout, accumulate, drop_seed, schedule)
+        trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed, schedule)
         trainer.warm_up(verbose)
         history = trainer.train(initial_epoch, epochs, rng if shuffle else None, val, callbacks, verbose,
                                 stopping, restore_best_weights)
@@ -454,16 +413,13 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
 class _Trainer:
     """The update loop on the client: draws, sends, folds in order, applies."""
 
-    def __init__(self, net, optimizer, opt_buffers, layout, accumulate, drop_seed, schedule=None):
+    def __init__(self, net, optimizer, layout, accumulate, drop_seed, schedule=None):
         self.net, self.optimizer, self.layout = net, optimizer, layout
         self.schedule = schedule
         self.accumulate, self.drop_seed = accumulate, drop_seed
-        self.state = opt_buffers.state  # the flat state, and the epoch kernel's view of it:
-        self.epoch_opt = kopt.epoch_opt(opt_buffers)
-        # The update count each actor's copy of the weights is at, and the last update's fold
-        # and arguments (what an actor one update behind needs to catch up).
-        self.synced = [optimizer.steps] * len(layout.shards)
-        self.last = None
+        buffers = optimizer.kernel_buffers(net)
+        self.state = buffers.state  # the flat state, and the epoch kernel's view of it:
+        self.epoch_opt = kopt.epoch_opt(buffers)
         self.params_backup = np.empty_like(net.params)
         self.state_backup = np.empty_like(self.state)
         self.updates = 0
@@ -548,14 +504,8 @@ class _Trainer:
                     metrics["lr"] = self.optimizer.lr  # the rate of the epoch's (last) update
                     schedule.epoch_ends(epoch * layout.n_samples, dict(metrics))
                 history._append(epoch, metrics)
-                if callbacks:  # a callback may set the weights or the optimizer state
-                    np.copyto(self.params_backup, net.params)
-                    np.copyto(self.state_backup, self.state)
                 if notify(listeners, epoch, metrics):
                     break
-                if callbacks and not (np.array_equal(self.params_backup, net.params)
-                                      and np.array_equal(self.state_backup, self.state)):
-                    self.synced = [-1] * len(self.synced)  # the workers get copies next
         finally:
             for listener in listeners[:1]:
                 if isinstance(listener, _ProgressBar):
@@ -572,10 +522,7 @@ class _Trainer:
         share goes to the others and the update is computed again (the same bits)."""
         while True:
             alive = [i for i in range(len(self.layout.shards)) if i not in self.lost]
-            # Replicated data: contiguous runs of the group over the workers still alive, the
-            # first run on a worker whose weights are up to date (it starts at once; the others
-            # catch up meanwhile, and their runs are folded later).
-            alive.sort(key=lambda i: self.synced[i] != self.optimizer.steps)
+            # Replicated data: contiguous runs of the group over the workers still alive.
             placed = [(alive[i * len(alive) // len(group)] if shard is None else shard, block, rows)
                       for i, (shard, block, rows) in enumerate(group)]
             try:
@@ -584,24 +531,12 @@ class _Trainer:
                 if any(shard is not None for shard, _, _ in group) or len(alive) == 1:
                     raise
                 self.lost.add(error.shard)
-                self.synced = [-1] * len(self.synced)  # an actor may hold a half-done update: copy
                 warnings.warn(f"{error.args[0].split(';')[0]}; its micro-batches go to the "
                               f"{len(alive) - 1} other worker(s) (the same bits)", TrainingWarning,
                               stacklevel=caller_stacklevel())
 
-    def _catch_up(self, shard):
-        """What actor ``shard`` needs to reach the weights of ``net`` (:meth:`_Shard._catch_up`)."""
-        behind = self.optimizer.steps - self.synced[shard]
-        if behind == 0:
-            return None
-        if behind == 1 and self.last is not None:
-            return ("update",) + self.last
-        return "copy", self.net.params, self.state
-
     def _apply(self, group, epoch, start, history):
-        """:meth:`_update` on the micro-batches placed on workers. The fold travels from run
-        to run through the client; the worker of the last run applies the update to its copy
-        of the weights, the client to ``net``, and the other workers when they next compute."""
+        """:meth:`_update` on the micro-batches placed on workers."""
         net, optimizer = self.net, self.optimizer
         params = net.params
         step = optimizer.steps
@@ -615,12 +550,9 @@ class _Trainer:
                 run.append((i, group[i - 1][2].size if i else 0, group[i][2].size))
                 i += 1
             runs.append((shard, run))
-        samples = sum(rows.size for _, _, rows in group)
-        update = (self.epoch_opt.hyper.copy(), step + 1, group[-1][2].size, samples)
         computing, reducing = f"computing update {step + 1}", f"reducing update {step + 1}"
-        calls = [(shard, self._call(shard, computing, "compute", self._catch_up(shard), work, self.drop_seed,
-                                    runs[0][1] if shard == runs[0][0] else None,
-                                    update if len(runs) == 1 else None))
+        calls = [(shard, self._call(shard, computing, "compute", params, work, self.drop_seed,
+                                    runs[0][1] if shard == runs[0][0] else None))
                  for shard, work in items.items()]
         state = self.state
         np.copyto(self.params_backup, params)  # while the workers compute
@@ -628,12 +560,10 @@ class _Trainer:
         measured, acc, folding = {}, None, None
         for shard, future in calls:  # the first run's worker first (the order of items)
             results, folded = self._result(future, shard, computing)
-            self.synced[shard] = step  # caught up (and at step + 1 if it applied the update)
             if folded is not None and len(runs) > 1:
                 # Sent on at once: it travels while the next worker may still compute (its
                 # actor runs one call at a time, so the fold follows the computation).
-                folding = self._call(runs[1][0], reducing, "fold", folded, runs[1][1],
-                                     update if len(runs) == 2 else None)
+                folding = self._call(runs[1][0], reducing, "fold", folded, runs[1][1])
             elif folded is not None:
                 acc = folded
             for index, batch_loss, right in results:
@@ -642,11 +572,11 @@ class _Trainer:
         for i, (batch_loss, _, _) in enumerate(out):
             if not np.isfinite(batch_loss):
                 raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
-        for k, (shard, run) in enumerate(runs[1:], 2):
-            future = folding if k == 2 else self._call(shard, reducing, "fold", acc, run,
-                                                       update if k == len(runs) else None)
+        for k, (shard, run) in enumerate(runs[1:]):
+            future = folding if k == 0 else self._call(shard, reducing, "fold", acc, run)
             acc = self._result(future, shard, reducing)
-        check = kdist.apply_update(params, acc, *self.epoch_opt, *update[1:])
+        check = kdist.apply_update(params, acc, *self.epoch_opt, step + 1, out[-1][2],
+                                   sum(m for _, _, m in out))
         net.buffers_changed()
         if not np.isfinite(check):
             np.copyto(params, self.params_backup)
@@ -654,7 +584,5 @@ class _Trainer:
             raise training_diverged(epoch, start + len(group), "parameters after the update", optimizer.lr,
                                     history)
         optimizer.steps = step + 1
-        self.synced[runs[-1][0]] = step + 1
-        self.last = (acc, update)
         self.updates += 1
         return out

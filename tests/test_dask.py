@@ -52,12 +52,9 @@ for dtype in (np.float32, np.float64):
     net = fastnn.Network([3, 4, 2], loss="cce", dtype=dtype)
     net.fit(X, np.arange(8) % 2, epochs=1, batch_size=4, accumulate=2, verbose=0)
     net.evaluate(X, np.eye(2, dtype=dtype)[np.arange(8) % 2].T)
-    opt = fastnn.SGD(0.1)
-    opt.kernel_buffers(net)
-    shard = _Shard((net, opt), 4, [(X, np.arange(8) % 2)], ["X"])
-    shard.warm_up()
+    shard = _Shard(net, 4, [(X, np.arange(8) % 2)], ["X"])
     rows = np.arange(4, dtype=np.int64)
-    _, acc = shard.compute(None, [(0, 0, rows, 0), (1, 0, rows, 1)], 0, [(0, 0, 4), (1, 4, 3)])
+    _, acc = shard.compute(net.params, [(0, 0, rows, 0), (1, 0, rows, 1)], 0, [(0, 0, 4), (1, 4, 3)])
     for optimizer in (fastnn.SGD(0.1), fastnn.SGD(0.1, momentum=0.9), fastnn.Adam()):
         kdist.apply_update(net.params, acc, *kopt.epoch_opt(optimizer.kernel_buffers(net)), 1, 4, 8)
 """
@@ -193,7 +190,7 @@ def test_chunks_stay_on_their_workers(client):
     yd = da.from_array(y, chunks=15).persist()
     distributed.wait([Xd, yd])
     held = client.who_has(distributed.futures_of(Xd))
-    layout = fdask._Chunked(client, fastnn.Network([5, 4, 2], loss="cce", seed=0), fastnn.SGD(0.1), Xd, yd, 8,
+    layout = fdask._Chunked(client, fastnn.Network([5, 4, 2], loss="cce", seed=0), Xd, yd, 8,
                             sorted(client.scheduler_info(n_workers=-1)["workers"]))
     try:
         for c, key in enumerate(Xd.__dask_keys__()[0]):
@@ -488,8 +485,8 @@ class _Shrink(fastnn.callbacks.Callback):
 
 
 def test_a_callback_setting_the_weights_is_followed_as_in_net_fit(client):
-    """The workers hold copies of the weights: a callback that changes net's weights
-    between epochs must reach them (Network.fit trains on from the changed weights)."""
+    """A callback that changes net's weights between epochs: the next updates start from
+    them, as in Network.fit (a guard for any protocol that keeps weights on the workers)."""
     X, y = data(np.float32)
     net = fastnn.Network([5, 7, 2], loss="cce", seed=1)
     options = dict(epochs=3, batch_size=4, accumulate=3, seed=5, verbose=0)
