@@ -68,7 +68,7 @@ from .kernels import optimizers as kopt
 from .kernels import training as ktrain
 from .kernels.network import work_size
 from .notices import caller_stacklevel
-from .training import (History, _EpochLines, _ProgressBar, _warn_if_nothing_learnt, add_validation,
+from .training import (History, _EpochLines, _ProgressBar, _split, _warn_if_nothing_learnt, add_validation,
                        check_early_stopping, check_epochs, check_loop_options, check_schedule,
                        check_validation_data, draw_dropout_seed, early_stopping, notify, resume_schedule,
                        sample_major)
@@ -349,7 +349,7 @@ _LOST = (OSError, distributed.comm.CommClosedError, distributed.client.FutureCan
 
 def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accumulate=1, optimizer="sgd",
         shuffle=True, seed=0, validation_data=None, callbacks=None, verbose=1, schedule=None, patience=None,
-        min_delta=0.0, restore_best_weights=True, initial_epoch=0):
+        min_delta=0.0, restore_best_weights=True, initial_epoch=0, validation_split=None):
     """Train ``net`` data-parallel on Dask workers; the result of ``net.fit`` bit for bit.
 
     Parameters
@@ -366,7 +366,7 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     workers : list of str, optional
         Worker addresses to train on (default: all of the cluster's).
     epochs, batch_size, accumulate, optimizer, shuffle, seed, validation_data, callbacks, verbose, schedule,
-    patience, min_delta, restore_best_weights, initial_epoch
+    patience, min_delta, restore_best_weights, initial_epoch, validation_split (NumPy data only)
         As in :meth:`Network.fit <fastnn.Network.fit>`: each update uses ``accumulate``
         micro-batches of ``batch_size`` samples, split among the workers. With NumPy data
         the result equals ``net.fit(X, Y, accumulate=accumulate, ...)`` with the same
@@ -392,11 +392,18 @@ def fit(net, X, Y, *, client=None, workers=None, epochs=10, batch_size=32, accum
     epochs, initial_epoch = check_epochs(epochs, initial_epoch)
     accumulate, optimizer, callbacks = check_loop_options(accumulate, optimizer, shuffle, verbose, callbacks)
     stopping = check_early_stopping(patience, min_delta, restore_best_weights)
+    chunked = isinstance(X, da.Array) or isinstance(Y, da.Array)
+    if validation_split is not None:
+        if validation_data is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if chunked:
+            raise TypeError("validation_split takes NumPy X and Y (the held-out columns of a dask array "
+                            "would come to the client); pass validation_data=(Xv, Yv) instead")
+        X, Y, validation_data = _split(net, X, Y, validation_split)
     val = check_validation_data(net, validation_data)
     schedule = check_schedule(schedule, optimizer)
     rng = check_seed(seed)
     drop_seed = draw_dropout_seed(net, seed, rng)
-    chunked = isinstance(X, da.Array) or isinstance(Y, da.Array)
     layout = (_Chunked if chunked else _Replicated)(client, net, X, Y, batch_size, addresses)
     try:
         trainer = _Trainer(net, optimizer, layout, accumulate, drop_seed, schedule)

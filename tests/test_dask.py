@@ -320,6 +320,10 @@ def test_bad_input_raises_before_any_update(client):
         fdask.fit(net, X, y, client=client, epochs=2, initial_epoch=3, verbose=0)
     with pytest.raises(ValueError, match="patience"):
         fdask.fit(net, X, y, client=client, patience=0, verbose=0)
+    with pytest.raises(TypeError, match="validation_split takes NumPy X and Y"):
+        fdask.fit(net, da.from_array(X, chunks=(5, 10)), yd, client=client, validation_split=0.2, verbose=0)
+    with pytest.raises(ValueError, match="validation_data or validation_split, not both"):
+        fdask.fit(net, X, y, client=client, validation_split=0.2, validation_data=(X, y), verbose=0)
     np.testing.assert_array_equal(net.params, before)
     assert net.optimizer is None
 
@@ -427,6 +431,16 @@ def test_early_stopping_restores_the_best_weights_as_net_fit(client):
     assert_same_fit(net, ref, history, ref_history)
     assert history.stopped_epoch == ref_history.stopped_epoch < 40
     assert history.best_epoch == ref_history.best_epoch < history.stopped_epoch  # weights restored
+
+
+def test_validation_split_holds_out_the_last_columns_as_net_fit(client):
+    X, y = data(np.float64)
+    net = fastnn.Network([5, 7, 2], loss="cce", dtype=np.float64, seed=1)
+    options = dict(epochs=2, batch_size=4, accumulate=3, seed=5, verbose=0, validation_split=0.25)
+    ref, ref_history = reference_fit(client, net, X, y, optimizer=fastnn.SGD(0.1), **options)
+    history = fdask.fit(net, X, y, client=client, optimizer=fastnn.SGD(0.1), **options)
+    assert_same_fit(net, ref, history, ref_history)
+    assert "val_loss" in history.history
 
 
 def test_initial_epoch_resumes_as_the_fit_that_never_stopped(client):
