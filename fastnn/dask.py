@@ -114,11 +114,12 @@ class _Shard:
         kdist.fold_gradient(grad[:0], grad[:0], 1, 1)
         return time.perf_counter() - start
 
-    def compute(self, params, items, drop_seed, first_run=None):
+    def compute(self, params, items, drop_seed, first_run=None, keep=False):
         """The gradients of ``items`` (``(index, block, rows, drop_step)`` each) at ``params``,
         kept here for :meth:`fold`. Returns ``(index, loss, correct)`` per item and, when this
         worker holds the group's first run of micro-batches (``first_run``, as for
-        :meth:`fold`), their fold (saves a round trip), else None."""
+        :meth:`fold`), their fold (saves a round trip; with ``keep``, it stays here for the
+        next run's worker to :meth:`take` instead), else None."""
         net_params, _, layout, loss = self.net.kernel_buffers
         np.copyto(net_params, params)
         self.grads.clear()
@@ -138,7 +139,27 @@ class _Shard:
         if first_run is None:
             return out, None
         self.sent = self.fold(None, first_run)
-        return out, self.sent
+        return out, None if keep else self.sent
+
+    async def take(self):
+        """The fold kept by the last call (on the worker's event loop: no wait for a call)."""
+        return self.sent
+
+    def fold_from(self, shard, peer, run, keep):
+        """:meth:`fold` of ``run`` onto the fold kept by actor ``peer`` (number ``shard``),
+        fetched from its worker directly (not through the client). With ``keep`` the result
+        stays here for the next run's worker and None is returned, else the result."""
+        try:
+            acc = peer.take().result()
+        except Exception as error:  # its worker died since it computed: name it, not this one
+            raise _PeerLost(shard, f"{type(error).__name__}: {error}") from None
+        acc = self.fold(acc, run)
+        if not keep:
+            return acc
+        if self.sent is not None:  # an earlier run's fold of this group, taken already
+            self.spare.append(self.sent)
+        self.sent = acc
+        return None
 
     def fold(self, acc, run):
         """Fold the kept gradients of ``run`` (``(index, previous_m, m)`` each, in micro-batch
@@ -153,6 +174,14 @@ class _Shard:
             kdist.fold_gradient(acc, grad, previous_m, m)
             self.spare.append(grad)
         return acc
+
+
+class _PeerLost(RuntimeError):
+    """Raised on a worker that could not fetch a fold from the worker of actor ``shard``."""
+
+    def __init__(self, shard, message):
+        super().__init__(shard, message)
+        self.shard = shard
 
 
 def _sample_major_block(net, X, Y, name):
@@ -447,6 +476,8 @@ class _Trainer:
     def _result(self, future, shard, what):
         try:
             return future.result()
+        except _PeerLost as error:
+            raise self._lost(error.shard, what, error) from error
         except _LOST as error:
             raise self._lost(shard, what, error) from error
 
@@ -542,6 +573,13 @@ class _Trainer:
                               f"{len(alive) - 1} other worker(s) (the same bits)", TrainingWarning,
                               stacklevel=caller_stacklevel())
 
+    def _fold_from(self, runs, k, what):
+        """Call the worker of run ``k`` to fold it onto the fold the worker of run ``k - 1``
+        kept; the last run's returns the group's fold."""
+        previous = runs[k - 1][0]
+        return self._call(runs[k][0], what, "fold_from", previous, self.layout.shards[previous], runs[k][1],
+                          k < len(runs) - 1)
+
     def _apply(self, group, epoch, start, history):
         """:meth:`_update` on the micro-batches placed on workers."""
         net, optimizer = self.net, self.optimizer
@@ -559,7 +597,7 @@ class _Trainer:
             runs.append((shard, run))
         computing, reducing = f"computing update {step + 1}", f"reducing update {step + 1}"
         calls = [(shard, self._call(shard, computing, "compute", params, work, self.drop_seed,
-                                    runs[0][1] if shard == runs[0][0] else None))
+                                    runs[0][1] if shard == runs[0][0] else None, len(runs) > 1))
                  for shard, work in items.items()]
         state = self.state
         np.copyto(self.params_backup, params)  # while the workers compute
@@ -567,10 +605,10 @@ class _Trainer:
         measured, acc, folding = {}, None, None
         for shard, future in calls:  # the first run's worker first (the order of items)
             results, folded = self._result(future, shard, computing)
-            if folded is not None and len(runs) > 1:
-                # Sent on at once: it travels while the next worker may still compute (its
-                # actor runs one call at a time, so the fold follows the computation).
-                folding = self._call(runs[1][0], reducing, "fold", folded, runs[1][1])
+            if shard == runs[0][0] and len(runs) > 1:
+                # Called at once: the next worker fetches the fold from this one when its own
+                # computation is done (its actor runs one call at a time).
+                folding = self._fold_from(runs, 1, reducing)
             elif folded is not None:
                 acc = folded
             for index, batch_loss, right in results:
@@ -579,9 +617,9 @@ class _Trainer:
         for i, (batch_loss, _, _) in enumerate(out):
             if not np.isfinite(batch_loss):
                 raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
-        for k, (shard, run) in enumerate(runs[1:]):
-            future = folding if k == 0 else self._call(shard, reducing, "fold", acc, run)
-            acc = self._result(future, shard, reducing)
+        for k in range(1, len(runs)):  # in order: each fetches the fold the one before kept
+            future = folding if k == 1 else self._fold_from(runs, k, reducing)
+            acc = self._result(future, runs[k][0], reducing)
         check = kdist.apply_update(params, acc, *self.epoch_opt, step + 1, out[-1][2],
                                    sum(m for _, _, m in out))
         net.buffers_changed()
