@@ -509,3 +509,30 @@ def test_a_callback_setting_the_weights_is_followed_as_in_net_fit(client):
     history = fdask.fit(net, X, y, client=client, optimizer=fastnn.Adam(0.01), callbacks=[_Shrink()],
                         **options)
     assert_same_fit(net, ref, history, ref_history)
+
+
+def test_a_failed_fetch_of_a_peer_fold_names_the_peer():
+    """fold_from on a worker whose peer died: the error names the peer's actor, and the
+    client turns it into a WorkerLostError for that worker (not for the one that fetched)."""
+    X, y = data(np.float32, n_samples=8)
+    net = fastnn.Network([5, 4, 2], loss="cce", seed=0)
+    shard = fdask._Shard(net, 4, [(X, y)], ["X"])
+
+    def raises(error):
+        def result():
+            raise error
+        return SimpleNamespace(result=result)
+
+    class DeadPeer:
+        def take(self):
+            return raises(OSError("connection refused"))
+
+    with pytest.raises(fdask._PeerLost) as error:
+        shard.fold_from(1, DeadPeer(), [(0, 0, 4)], False)
+    assert error.value.shard == 1 and "OSError: connection refused" in str(error.value)
+    layout = SimpleNamespace(addresses=["tcp://a:1", "tcp://b:2"], names=[[None], [None]])
+    trainer = SimpleNamespace(layout=layout, updates=7)
+    trainer._lost = lambda *args: fdask._Trainer._lost(trainer, *args)
+    with pytest.raises(fdask.WorkerLostError, match=r"worker tcp://b:2 was lost while reducing .* after 7") as lost:
+        fdask._Trainer._result(trainer, raises(error.value), 0, "reducing update 8")
+    assert lost.value.worker == "tcp://b:2"
