@@ -533,6 +533,7 @@ def test_a_failed_fetch_of_a_peer_fold_names_the_peer():
     layout = SimpleNamespace(addresses=["tcp://a:1", "tcp://b:2"], names=[[None], [None]])
     trainer = SimpleNamespace(layout=layout, updates=7)
     trainer._lost = lambda *args: fdask._Trainer._lost(trainer, *args)
-    with pytest.raises(fdask.WorkerLostError, match=r"worker tcp://b:2 was lost while reducing .* after 7") as lost:
+    lost_b = r"worker tcp://b:2 was lost while reducing .* after 7"
+    with pytest.raises(fdask.WorkerLostError, match=lost_b) as lost:
         fdask._Trainer._result(trainer, raises(error.value), 0, "reducing update 8")
     assert lost.value.worker == "tcp://b:2"
