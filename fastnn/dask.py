@@ -602,14 +602,10 @@ class _Trainer:
         state = self.state
         np.copyto(self.params_backup, params)  # while the workers compute
         np.copyto(self.state_backup, state)
-        measured, acc, folding = {}, None, None
+        measured, acc = {}, None
         for shard, future in calls:  # the first run's worker first (the order of items)
             results, folded = self._result(future, shard, computing)
-            if shard == runs[0][0] and len(runs) > 1:
-                # Called at once: the next worker fetches the fold from this one when its own
-                # computation is done (its actor runs one call at a time).
-                folding = self._fold_from(runs, 1, reducing)
-            elif folded is not None:
+            if folded is not None:
                 acc = folded
             for index, batch_loss, right in results:
                 measured[index] = (batch_loss, right, group[index][2].size)
@@ -617,9 +613,10 @@ class _Trainer:
         for i, (batch_loss, _, _) in enumerate(out):
             if not np.isfinite(batch_loss):
                 raise training_diverged(epoch, start + i + 1, "loss", optimizer.lr, history)
-        for k in range(1, len(runs)):  # in order: each fetches the fold the one before kept
-            future = folding if k == 1 else self._fold_from(runs, k, reducing)
-            acc = self._result(future, runs[k][0], reducing)
+        # In order, each once its worker has returned its computation (a call sent earlier
+        # could overtake that call's bigger message): it fetches the fold the one before kept.
+        for k in range(1, len(runs)):
+            acc = self._result(self._fold_from(runs, k, reducing), runs[k][0], reducing)
         check = kdist.apply_update(params, acc, *self.epoch_opt, step + 1, out[-1][2],
                                    sum(m for _, _, m in out))
         net.buffers_changed()
