@@ -13,8 +13,8 @@ Starts a ``LocalCluster`` of 2 worker PROCESSES (one thread each) and prints:
 2. Communication per update against the parameter count (1e3 .. 1e7): networks d-d-1
    with one sample per micro-batch and one micro-batch per worker, so the compute is
    negligible; the cost is the time per update of ``fastnn.dask.fit`` on 2 workers minus
-   that of ``Network.fit`` (the weights go out to every worker, the folded gradient comes
-   back through the client).
+   that of ``Network.fit`` (the weights go out to every worker, the first worker's fold
+   goes straight to the second, whose fold comes back to the client).
 
 Time per update: each epoch's wall time (between epoch callbacks) divided by its updates,
 the first epoch dropped (start-up), median over the rest and over the rounds. The machine
@@ -97,8 +97,8 @@ def communication(client, workers, repeats, epochs=4, updates_per_epoch=4):
             net = net0.__class__([d, d, 1], seed=0)
             local_times += _per_update(lambda cb: net.fit(X, y, callbacks=[cb], **options), updates_per_epoch)
         t_dask, t_local = statistics.median(dask_times), statistics.median(local_times)
-        # Per update: the weights to 2 workers, two folded gradients back, one sent on.
-        megabytes = 5 * net0.n_params * 4 / 1e6
+        # Per update: the weights to 2 workers, a fold from one worker to the other, one back.
+        megabytes = 4 * net0.n_params * 4 / 1e6
         print(f"  {net0.n_params:10.2g} {d:5d} {t_dask * 1e3:9.2f} {t_local * 1e3:9.3f} "
               f"{(t_dask - t_local) * 1e3:9.2f} {megabytes:9.2f}")
 

@@ -10,7 +10,9 @@ How the work is laid out
 ------------------------
 One Dask actor per worker (``client.submit(..., actor=True, workers=[address])``) holds that
 worker's data and work buffers for the whole fit; each update costs one call per worker
-(the weights in, the losses out) and a chain of fold calls (below). No home-made RPC.
+(the weights in, the losses out) and a chain of fold calls (below): each run's worker
+fetches the fold of the run before from that run's worker directly (an async actor method,
+answered on that worker's event loop), not through the client. No home-made RPC.
 
 - NumPy ``X``/``Y``: checked once on the client and sent once to every worker (never per
   step). The micro-batches are drawn exactly as ``net.fit`` draws them (the same generator
@@ -30,8 +32,8 @@ worker's data and work buffers for the whole fit; each update costs one call per
 The fold is exact: the gradient of each micro-batch is computed into its own buffer and
 added left to right (:mod:`fastnn.kernels.distributed`), the operations the epoch kernel
 performs. A worker holding a run of consecutive micro-batches folds them onto the sum of
-those before it, which it receives from the client; a group whose micro-batches alternate
-between workers takes one such call per run.
+those before it, which it fetches from the worker of the run before; a group whose
+micro-batches alternate between workers takes one such call per run.
 
 Faults: an update is applied on the client only once every gradient of its group has come
 back, in one kernel call, so the network always holds the weights of a whole number of
