@@ -92,7 +92,7 @@ class Dense:
         rng = check_seed(seed)
         bound = init_bound(self.n_in, self.n_out, self.activation)
         try:
-            self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype)
+            self.W = rng.uniform(-bound, bound, size=(self.n_out, self.n_in)).astype(self.dtype, copy=False)
         except (MemoryError, ValueError) as err:  # NumPy: "Unable to allocate", "Maximum allowed dimension"
             raise ValueError(
                 f"a layer with n_in={self.n_in} and n_out={self.n_out} needs {self.n_in * self.n_out:.3g} "

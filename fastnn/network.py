@@ -132,6 +132,8 @@ class Network:
             offset += layer.n_in * layer.n_out
             params[offset : offset + layer.n_out] = layer.b.ravel()
             offset += layer.n_out
+            if built is not layers:  # our own layers: drop each copied W at once (_bind makes views)
+                layer.W = None
         self._bind(built, params)
 
     @classmethod
@@ -224,10 +226,14 @@ class Network:
         built = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             try:
-                built.append(Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng,
-                                   dropout=rates[i]))
+                layer = Dense(n_in, n_out, hidden if i < len(sizes) - 2 else output, self.dtype, seed=rng,
+                              dropout=rates[i])
             except ValueError as err:
                 raise ValueError(f"layers[{i}] -> layers[{i + 1}]: {err}") from None
+            # Its own zero gradient is never used (_bind gives it views of the flat one): freed now,
+            # a fit's peak memory is then the flat buffers, not twice the weights on top of them.
+            layer.dW = layer.db = None
+            built.append(layer)
         return built
 
     def _check_chain(self, layers):

@@ -44,6 +44,8 @@ HIDDEN_ACTIVATIONS = {"identity": "identity", "linear": "identity", "logistic": 
 """Accepted ``activation`` values -> fastnn's activation name."""
 
 SOLVERS = ("lbfgs", "sgd", "adam")
+INIT_BLOCK = 1 << 17
+"""Values per block of the initial weights' draw (float64: 1 MB)."""
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values "
               "and need to be preprocessed.")
 """scikit-learn's message on divergence, which its users match on; fastnn adds where and why."""
@@ -325,9 +327,14 @@ class _BaseFastMLP(BaseEstimator):
         # scikit-learn's initialization (weights AND biases uniform in +-sqrt(f / (n_in + n_out)),
         # f = 2 for logistic, else 6), so that equal settings start from equal distributions.
         factor = 2.0 if params["activation"] == "sigmoid" else 6.0
+        # W is drawn in blocks of rows: the same values as one draw of its whole shape (the
+        # generator's doubles in order), with a temporary of ~1 MB instead of one the size of W.
         for layer in self._net.layers:
             bound = np.sqrt(factor / (layer.n_in + layer.n_out))
-            layer.W[...] = rng.uniform(-bound, bound, size=layer.W.shape)
+            rows = max(1, INIT_BLOCK // layer.n_in)
+            for start in range(0, layer.n_out, rows):
+                block = layer.W[start:start + rows]
+                block[...] = rng.uniform(-bound, bound, size=block.shape)
             layer.b[...] = rng.uniform(-bound, bound, size=layer.b.shape)
         self._optimizer = None
         self.n_outputs_ = sizes[-1]

@@ -448,3 +448,18 @@ def test_from_params_is_the_network_with_those_parameters(dtype):
         fastnn.Network.from_params([4, 6, 3], ["tanh", "softmax"], net.params[:-1], loss="cce")
     with pytest.raises(ValueError, match="one name per layer"):
         fastnn.Network.from_params([4, 6, 3], ["tanh"], net.params, loss="cce")
+
+
+def test_construction_holds_the_weights_twice_at_most():
+    """A new Network's peak memory is its flat parameters and gradients: the layers' own
+    first copies of W (and their unused zero dW) are freed as they are copied in."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        net = fastnn.Network([20_000, 50, 3], loss="cce", dtype=np.float64, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.2 * net.params.nbytes
+    assert all(layer.W.base is not None and layer.dW.base is not None for layer in net.layers)

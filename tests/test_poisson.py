@@ -15,6 +15,7 @@ from sklearn.neural_network import MLPRegressor  # noqa: E402
 import reference as ref  # noqa: E402
 from fastnn import SGD, Network  # noqa: E402
 from fastnn.sklearn import FastMLPRegressor  # noqa: E402
+from helpers import same_start  # noqa: E402
 
 
 def _counts(n=40, outputs=1, seed=0):
@@ -26,14 +27,8 @@ def _counts(n=40, outputs=1, seed=0):
 
 
 def _same_start(X, y, **settings):
-    theirs = MLPRegressor(loss="poisson", warm_start=True, random_state=0, max_iter=1, **settings)
-    ours = FastMLPRegressor(loss="poisson", warm_start=True, random_state=0, max_iter=1, **settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs.fit(X, y)
-        ours.fit(X, y)
-    ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
-    return ours, theirs
+    start = dict(loss="poisson", warm_start=True, random_state=0, max_iter=1, **settings)
+    return same_start(FastMLPRegressor(**start), MLPRegressor(**start), X, y)
 
 
 @pytest.mark.parametrize("outputs", [1, 2])

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 import fastnn.objective  # noqa: E402
 from fastnn.objective import FullBatchObjective  # noqa: E402
 from fastnn.sklearn import FastMLPClassifier, FastMLPRegressor  # noqa: E402
+from helpers import same_start  # noqa: E402
 
 PEERS = {FastMLPClassifier: MLPClassifier, FastMLPRegressor: MLPRegressor}
 
@@ -97,15 +98,8 @@ def test_full_batch_objective_and_gradient(kind, chunk, monkeypatch):
 def _same_start(Estimator, X, y, **settings):
     """scikit-learn's and fastnn's estimator, both holding scikit-learn's starting weights
     (one lbfgs iteration of scikit-learn's) and set to continue with warm_start."""
-    settings = dict(solver="lbfgs", warm_start=True, random_state=0, **settings)
-    theirs = PEERS[Estimator](**dict(settings, max_iter=1))
-    ours = Estimator(**dict(settings, max_iter=1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs.fit(X, y)
-        ours.fit(X, y)
-    ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
-    return ours, theirs
+    settings = dict(dict(solver="lbfgs", warm_start=True, random_state=0, **settings), max_iter=1)
+    return same_start(Estimator(**settings), PEERS[Estimator](**settings), X, y)
 
 
 @pytest.mark.parametrize("Estimator, loader", [

@@ -123,3 +123,28 @@ def test_sparse_fit_holds_no_dense_copy_of_x():
     # CSR arrays and small buffers; no rollback copies (scikit-learn's estimators keep none).
     assert peak < 4 * params + 6 * X.data.nbytes + 10**6
     assert peak < 2000 * 20_000 * 8 / 20
+
+
+def test_estimator_fit_peak_is_its_buffers():
+    """FastMLPClassifier(solver="sgd") on a wide sparse X: the fit's traced peak is the
+    parameters, gradients and momentum (three buffers of the weights' size) plus the small
+    rest, no temporary of the weights' size (scikit-learn's init draws W in blocks)."""
+    import tracemalloc
+
+    pytest.importorskip("sklearn")
+    from fastnn.sklearn import FastMLPClassifier
+
+    X = scipy_sparse.random(300, 20_000, density=0.001, format="csr", random_state=0)
+    y = np.arange(300) % 3
+    est = FastMLPClassifier(solver="sgd", hidden_layer_sizes=(40,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)  # compiled outside the measure
+        tracemalloc.start()
+        try:
+            est.fit(X, y)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    weights = est.coefs_[0].nbytes
+    assert 3 * weights < peak < 3.3 * weights

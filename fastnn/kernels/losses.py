@@ -51,6 +51,27 @@ def _softplus_tail(z):
     return 2.0 * s * q
 
 
+@register_jitable(**HELPER_OPTIONS)
+def cce_sample_loss(Z, Y, j):
+    """Sample (column) j's cce loss ``lse(z) sum_k y_k - sum_k y_k z_k`` in float64, with
+    ``lse`` shifted by the column's maximum (shared by :func:`loss_value` and
+    :func:`~fastnn.kernels.weights.weighted_loss_value`)."""
+    n = Z.shape[0]
+    top = np.float64(Z[0, j])
+    for i in range(1, n):
+        top = max(top, np.float64(Z[i, j]))
+    sumexp = 0.0
+    ysum = 0.0
+    yz = 0.0
+    for i in range(n):
+        z = np.float64(Z[i, j])
+        y = np.float64(Y[i, j])
+        sumexp += np.exp(z - top)
+        ysum += y
+        yz += y * z
+    return (top + np.log(sumexp)) * ysum - yz
+
+
 @kernel
 def loss_value(Z, A, Y, loss):
     """Mean loss over the m samples (columns), as a float64.
@@ -96,19 +117,7 @@ def loss_value(Z, A, Y, loss):
         return (total + tails) / m
     if loss == CCE:
         for j in range(m):
-            top = np.float64(Z[0, j])
-            for i in range(1, n):
-                top = max(top, np.float64(Z[i, j]))
-            sumexp = 0.0
-            ysum = 0.0
-            yz = 0.0
-            for i in range(n):
-                z = np.float64(Z[i, j])
-                y = np.float64(Y[i, j])
-                sumexp += np.exp(z - top)
-                ysum += y
-                yz += y * z
-            total += (top + np.log(sumexp)) * ysum - yz
+            total += cce_sample_loss(Z, Y, j)
         return total / m
     if loss == POISSON:
         for i in range(n):

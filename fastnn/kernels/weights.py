@@ -18,7 +18,7 @@ the weighted average ``sum w_j l_j / sum w_j`` of the batch) and Keras' ``fit``
 import numpy as np
 
 from ._jit import kernel
-from .losses import BCE, CCE, MSE, POISSON, _softplus_tail
+from .losses import BCE, CCE, MSE, POISSON, _softplus_tail, cce_sample_loss
 
 
 @kernel
@@ -46,19 +46,7 @@ def weighted_loss_value(Z, A, Y, loss, ws):
         return total / m
     if loss == CCE:
         for j in range(m):
-            top = np.float64(Z[0, j])
-            for i in range(1, n):
-                top = max(top, np.float64(Z[i, j]))
-            sumexp = 0.0
-            ysum = 0.0
-            yz = 0.0
-            for i in range(n):
-                z = np.float64(Z[i, j])
-                y = np.float64(Y[i, j])
-                sumexp += np.exp(z - top)
-                ysum += y
-                yz += y * z
-            total += ws[j] * ((top + np.log(sumexp)) * ysum - yz)
+            total += ws[j] * cce_sample_loss(Z, Y, j)
         return total / m
     if loss == POISSON:
         for i in range(n):
