@@ -20,7 +20,8 @@ from . import notices
 from . import threads as _threads
 from .kernels import optimizers as kopt
 from .kernels import training as ktrain
-from .kernels.bundles import LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
+from .kernels.bundles import ACT, LOSS_NOT_FINITE, NO_PENALTY, OK, PARAMS_NOT_FINITE, Data, Penalty
+from .kernels.kinds import Kinds
 from .kernels.network import work_size
 from .kernels.sparse import plan_layout
 
@@ -134,10 +135,12 @@ class EpochEngine:
         self._fixed = (*buffers, *kopt.epoch_opt(opt_buffers), *self.data, batch_size, micro_batches)
         self._penalty = (None, None, None) if self.penalty == NO_PENALTY else tuple(self.penalty)
         self._drop = (net.dropout_rates, int(dropout_seed))
-        self._weights = ()  # the kernel's optional weights bundle
+        self._weights = (None,)  # the kernel's optional weights bundle
         if sample_weight is not None:
             weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
             self._weights = ((weights, np.empty(batch_size, dtype=np.float64), bool(weight_by_sum)),)
+        # The network's activations and loss as a type: the kernel compiles only those.
+        self._kinds = Kinds(buffers.layout[:, ACT], buffers.loss)
         self.blas_work = net.product_size(batch_size)  # the largest product, for the thread policy
         self.batches_per_epoch = -(-N // batch_size)
         self.updates_per_epoch = -(-self.batches_per_epoch // micro_batches)
@@ -233,4 +236,4 @@ class EpochEngine:
         """The epoch kernel's arguments: the bundles' fields in order (NetBuffers,
         EpochOpt, Data, EpochPlan, Penalty), then the call's own; the fixed ones built once."""
         return (*self._fixed, stop, *self._penalty, perms, self.optimizer.steps, self.work, self.sums,
-                self.counts, *self._drop, self.rates, *self._weights)
+                self.counts, *self._drop, self.rates, *self._weights, self._kinds)

@@ -20,6 +20,7 @@ from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
 from ._jit import HELPER_OPTIONS, kernel
+from .kinds import activation_codes, code_chain
 
 IDENTITY = 0
 SIGMOID = 1
@@ -197,8 +198,138 @@ def _tanh(z, one):
 # ---------------------------------------------------------------- kernels
 
 
+def _add_bias(A, b, add_bias):
+    if add_bias:
+        for i in range(A.shape[0]):
+            bi = b[i, 0]
+            for j in range(A.shape[1]):
+                A[i, j] += bi
+
+
+def _forward_sigmoid(A, b, add_bias, unused, kinds):
+    one = A.dtype.type(1.0)
+    zero = A.dtype.type(0.0)
+    for i in range(A.shape[0]):
+        bi = b[i, 0] if add_bias else zero
+        for j in range(A.shape[1]):
+            A[i, j] = _sigmoid(A[i, j] + bi, one)
+
+
+def _forward_tanh(A, b, add_bias, unused, kinds):
+    one = A.dtype.type(1.0)
+    zero = A.dtype.type(0.0)
+    for i in range(A.shape[0]):
+        bi = b[i, 0] if add_bias else zero
+        for j in range(A.shape[1]):
+            A[i, j] = _tanh(A[i, j] + bi, one)
+
+
+def _forward_relu(A, b, add_bias, unused, kinds):
+    zero = A.dtype.type(0.0)
+    for i in range(A.shape[0]):
+        bi = b[i, 0] if add_bias else zero
+        for j in range(A.shape[1]):
+            z = A[i, j] + bi
+            A[i, j] = z if z > zero else zero
+
+
+def _forward_identity(A, b, add_bias, unused, kinds):
+    _add_bias(A, b, add_bias)
+
+
+def _forward_softmax(A, b, add_bias, unused, kinds):
+    _add_bias(A, b, add_bias)
+    softmax_columns(A)
+
+
+def _forward_exp(A, b, add_bias, unused, kinds):
+    # the log link of the Poisson loss; may overflow to inf, as np.exp
+    _add_bias(A, b, add_bias)
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            A[i, j] = np.exp(A[i, j])
+
+
+def _backward_sigmoid(A, dZ, unused, unused2, kinds):
+    one = dZ.dtype.type(1.0)
+    for i in range(dZ.shape[0]):
+        for j in range(dZ.shape[1]):
+            a = A[i, j]
+            dZ[i, j] *= a * (one - a)
+
+
+def _backward_tanh(A, dZ, unused, unused2, kinds):
+    one = dZ.dtype.type(1.0)
+    for i in range(dZ.shape[0]):
+        for j in range(dZ.shape[1]):
+            a = A[i, j]
+            dZ[i, j] *= one - a * a
+
+
+def _backward_relu(A, dZ, unused, unused2, kinds):
+    zero = dZ.dtype.type(0.0)
+    for i in range(dZ.shape[0]):
+        for j in range(dZ.shape[1]):
+            if A[i, j] <= zero:
+                dZ[i, j] = zero
+
+
+def _backward_identity(A, dZ, unused, unused2, kinds):
+    pass
+
+
+def _backward_exp(A, dZ, unused, unused2, kinds):
+    for i in range(dZ.shape[0]):
+        for j in range(dZ.shape[1]):
+            dZ[i, j] *= A[i, j]
+
+
+def _backward_softmax(A, dZ, unused, unused2, kinds):
+    n, m = dZ.shape
+    zero = dZ.dtype.type(0.0)
+    for j in range(m):
+        dot = zero
+        for i in range(n):
+            dot += A[i, j] * dZ[i, j]
+        for i in range(n):
+            dZ[i, j] = A[i, j] * (dZ[i, j] - dot)
+
+
+_add_bias = register_jitable(**HELPER_OPTIONS)(_add_bias)
+_FORWARD = tuple((code, register_jitable(**HELPER_OPTIONS)(f)) for code, f in (
+    (SIGMOID, _forward_sigmoid), (TANH, _forward_tanh), (RELU, _forward_relu),
+    (IDENTITY, _forward_identity), (SOFTMAX, _forward_softmax), (EXP, _forward_exp)))
+"""Code -> ``A = g(A + b)`` in place (the bias added only when ``add_bias``)."""
+_BACKWARD = tuple((code, register_jitable(**HELPER_OPTIONS)(f)) for code, f in (
+    (SIGMOID, _backward_sigmoid), (TANH, _backward_tanh), (RELU, _backward_relu),
+    (EXP, _backward_exp), (SOFTMAX, _backward_softmax), (IDENTITY, _backward_identity)))
+"""Code -> ``dZ *= g'`` in place, written from ``A``."""
+
+
+def _activate(A, b, add_bias, act, kinds):
+    """``A = g_act(A + b)`` in place; compiled inside kernels only (an overload)."""
+    raise TypeError("_activate is compiled inside kernels only")
+
+
+def _derivative(A, dZ, act, kinds):
+    """``dZ *= g_act'(A)`` in place; compiled inside kernels only (an overload)."""
+    raise TypeError("_derivative is compiled inside kernels only")
+
+
+@overload(_activate, jit_options=HELPER_OPTIONS)
+def _activate_impl(A, b, add_bias, act, kinds):
+    chain = code_chain(_FORWARD, activation_codes(kinds, [code for code, _ in _FORWARD]))
+    return lambda A, b, add_bias, act, kinds: chain(A, b, add_bias, None, act, kinds)
+
+
+@overload(_derivative, jit_options=HELPER_OPTIONS)
+def _derivative_impl(A, dZ, act, kinds):
+    chain = code_chain(_BACKWARD, activation_codes(kinds, [code for code, _ in _BACKWARD]))
+    return lambda A, dZ, act, kinds: chain(A, dZ, None, None, act, kinds)
+
+
 @kernel
-def bias_activation(Z, b, A, act):
+def bias_activation(Z, b, A, act, kinds=None):
     """Add the bias to ``Z`` and apply the activation: ``A = g(Z + b)``.
 
     Parameters
@@ -211,6 +342,9 @@ def bias_activation(Z, b, A, act):
         Overwritten with ``g(Z + b)``.
     act : int
         Activation code (``CODES``).
+    kinds : Kinds, optional
+        The activation codes that can occur (:mod:`fastnn.kernels.kinds`): only those
+        compile. None: all.
 
     Notes
     -----
@@ -221,8 +355,6 @@ def bias_activation(Z, b, A, act):
     softmax works per column (per sample): ``exp(z - max z) / sum exp(z - max z)``.
     """
     n, m = Z.shape
-    one = Z.dtype.type(1.0)
-    zero = Z.dtype.type(0.0)
     # The activation loops read and write ONE array, A: a loop reading Z and writing A
     # where Z is A (hidden layers) fails LLVM's runtime overlap check and runs scalar
     # (docs/performance-notes.md). When Z is a separate array, Z + b is first stored in both.
@@ -236,34 +368,7 @@ def bias_activation(Z, b, A, act):
         add_bias = False
     else:
         add_bias = True
-    if act == SIGMOID:
-        for i in range(n):
-            bi = b[i, 0] if add_bias else zero
-            for j in range(m):
-                A[i, j] = _sigmoid(A[i, j] + bi, one)
-    elif act == TANH:
-        for i in range(n):
-            bi = b[i, 0] if add_bias else zero
-            for j in range(m):
-                A[i, j] = _tanh(A[i, j] + bi, one)
-    elif act == RELU:
-        for i in range(n):
-            bi = b[i, 0] if add_bias else zero
-            for j in range(m):
-                z = A[i, j] + bi
-                A[i, j] = z if z > zero else zero
-    else:
-        if add_bias:
-            for i in range(n):
-                bi = b[i, 0]
-                for j in range(m):
-                    A[i, j] += bi
-        if act == SOFTMAX:
-            softmax_columns(A)
-        elif act == EXP:  # the log link of the Poisson loss; may overflow to inf, as np.exp
-            for i in range(n):
-                for j in range(m):
-                    A[i, j] = np.exp(A[i, j])
+    _activate(A, b, add_bias, act, kinds)
 
 
 @kernel
@@ -291,7 +396,7 @@ def softmax_columns(A):
 
 
 @kernel
-def activation_backward(A, dZ, act):
+def activation_backward(A, dZ, act, kinds=None):
     """Turn ``dA`` into ``dZ = dA * g'(Z)`` in place, with ``g'`` written from ``A = g(Z)``.
 
     Parameters
@@ -302,38 +407,12 @@ def activation_backward(A, dZ, act):
         Read as ``dA``, overwritten with ``dZ``.
     act : int
         Activation code.
+    kinds : Kinds, optional
+        The activation codes that can occur (only those compile); None: all.
 
     Notes
     -----
     sigmoid: ``A (1 - A)``; tanh: ``1 - A^2``; relu: ``1 if A > 0 else 0``;
     identity: 1; softmax (per column): ``dZ_k = A_k (dA_k - sum_j A_j dA_j)``; exp: ``A``.
     """
-    n, m = dZ.shape
-    one = dZ.dtype.type(1.0)
-    zero = dZ.dtype.type(0.0)
-    if act == SIGMOID:
-        for i in range(n):
-            for j in range(m):
-                a = A[i, j]
-                dZ[i, j] *= a * (one - a)
-    elif act == TANH:
-        for i in range(n):
-            for j in range(m):
-                a = A[i, j]
-                dZ[i, j] *= one - a * a
-    elif act == RELU:
-        for i in range(n):
-            for j in range(m):
-                if A[i, j] <= zero:
-                    dZ[i, j] = zero
-    elif act == EXP:
-        for i in range(n):
-            for j in range(m):
-                dZ[i, j] *= A[i, j]
-    elif act == SOFTMAX:
-        for j in range(m):
-            dot = zero
-            for i in range(n):
-                dot += A[i, j] * dZ[i, j]
-            for i in range(n):
-                dZ[i, j] = A[i, j] * (dZ[i, j] - dot)
+    _derivative(A, dZ, act, kinds)

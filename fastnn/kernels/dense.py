@@ -59,7 +59,7 @@ def _loop_nt(D, A, out, add_to_grads):
 
 
 @kernel
-def dense_forward(W, b, A_prev, Z, A, act):
+def dense_forward(W, b, A_prev, Z, A, act, kinds=None):
     """Fused dense forward: ``Z = W @ A_prev + b``, ``A = g(Z)``.
 
     Parameters
@@ -77,6 +77,9 @@ def dense_forward(W, b, A_prev, Z, A, act):
         Overwritten with ``g(Z)``.
     act : int
         Activation code (:data:`fastnn.kernels.activations.CODES`).
+    kinds : Kinds, optional
+        The activation codes that can occur: only those compile
+        (:mod:`fastnn.kernels.kinds`). None: all.
 
     Notes
     -----
@@ -87,7 +90,7 @@ def dense_forward(W, b, A_prev, Z, A, act):
         _loop_nn(W, A_prev, Z)
     else:
         np.dot(W, A_prev, Z)
-    bias_activation(Z, b, A, act)
+    bias_activation(Z, b, A, act, kinds)
 
 
 @kernel

@@ -103,7 +103,7 @@ def output_offset(layout, m):
 
 
 @kernel
-def network_forward(params, layout, X, acts, z_out, drop=None):
+def network_forward(params, layout, X, acts, z_out, drop=None, kinds=None):
     """Forward pass of every layer for ``X`` of shape (n_0, m).
 
     Parameters
@@ -122,6 +122,9 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
     drop : (rates, seed, step), optional
         Training with dropout (:mod:`fastnn.kernels.dropout`): ``A[l]`` of each hidden
         layer with ``rates[l] > 0`` is dropped out, as written in ``acts``.
+    kinds : Kinds, optional
+        The activation codes of ``layout`` (:mod:`fastnn.kernels.kinds`): only those
+        compile. None: every activation.
 
     Notes
     -----
@@ -137,7 +140,7 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
     b = borrow2d(params, bo, n_out, 1)
     A = borrow2d(acts, 0, n_out, m)
     Z = borrow2d(z_out, 0, n_out, m) if L == 1 else A
-    first_forward(W, b, X, Z, A, layout[0, ACT])
+    first_forward(W, b, X, Z, A, layout[0, ACT], kinds)
     if drop is not None and L > 1 and drop[0][0] > 0.0:
         dropout_forward(A, drop[0][0], drop[1], drop[2], 0)
     start = 0
@@ -149,14 +152,14 @@ def network_forward(params, layout, X, acts, z_out, drop=None):
         b = borrow2d(params, bo, n_out, 1)
         A = borrow2d(acts, start, n_out, m)
         Z = borrow2d(z_out, 0, n_out, m) if l == L - 1 else A
-        dense_forward(W, b, A_prev, Z, A, layout[l, ACT])
+        dense_forward(W, b, A_prev, Z, A, layout[l, ACT], kinds)
         if drop is not None and l < L - 1 and drop[0][l] > 0.0:
             dropout_forward(A, drop[0][l], drop[1], drop[2], l)
 
 
 @kernel
 def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, add_to_grads, drop=None,
-                     ws=None):
+                     ws=None, kinds=None):
     """Backward pass of every layer after :func:`network_forward` on the same ``X``.
 
     Parameters
@@ -186,6 +189,8 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
     ws : float64 ndarray of shape (m,), optional
         Per-sample weights (:mod:`fastnn.kernels.weights`): column j of ``dZ[L]`` is
         multiplied by ``ws[j]``, the gradient of :func:`network_loss` with the same ``ws``.
+    kinds : Kinds, optional
+        The loss and the activation codes of ``layout``: only those compile. None: all.
 
     Notes
     -----
@@ -200,7 +205,7 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
     n_out = layout[L - 1, N_OUT]
     A = borrow2d(acts, start, n_out, m)
     dZ = borrow2d(delta, 0, n_out, m)
-    loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ)
+    loss_gradient(A, Y, loss, layout[L - 1, ACT], dZ, kinds)
     if ws is not None:
         scale_columns(dZ, ws)
     side = 0
@@ -218,7 +223,7 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
             dropout_activation_backward(A_prev, dA_prev, layout[l - 1, ACT], drop[0][l - 1], drop[1],
                                         drop[2], l - 1)
         else:
-            activation_backward(A_prev, dA_prev, layout[l - 1, ACT])
+            activation_backward(A_prev, dA_prev, layout[l - 1, ACT], kinds)
         dZ = dA_prev
     n_in, n_out, wo, bo = layout[0, N_IN], layout[0, N_OUT], layout[0, W_OFF], layout[0, B_OFF]
     W = borrow2d(params, wo, n_out, n_in)
@@ -228,22 +233,23 @@ def network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, ad
 
 
 @kernel
-def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None, ws=None):
+def network_loss(params, layout, loss, X, Y, acts, z_out, drop=None, ws=None, kinds=None):
     """Forward pass, then the mean loss over the m samples (float64).
 
     Parameters are those of :func:`network_forward`, plus the loss code and ``Y``
     (n_L, m). ``acts`` and ``z_out`` are overwritten. With per-sample weights ``ws``
     (float64 (m,)), the weighted mean ``(1/m) sum_j ws_j l_j``
-    (:func:`~fastnn.kernels.weights.weighted_loss_value`).
+    (:func:`~fastnn.kernels.weights.weighted_loss_value`). With ``kinds``, only its loss and
+    activations compile (:mod:`fastnn.kernels.kinds`).
     """
-    network_forward(params, layout, X, acts, z_out, drop)
+    network_forward(params, layout, X, acts, z_out, drop, kinds)
     m = batch_columns(X)
     n_out = layout[layout.shape[0] - 1, N_OUT]
     A = borrow2d(acts, output_offset(layout, m), n_out, m)
     Z = borrow2d(z_out, 0, n_out, m)
     if ws is not None:
         return weighted_loss_value(Z, A, Y, loss, ws)
-    return loss_value(Z, A, Y, loss)
+    return loss_value(Z, A, Y, loss, kinds)
 
 
 @kernel

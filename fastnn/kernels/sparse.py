@@ -38,7 +38,7 @@ def batch_columns(X):
     return X[3].size if isinstance(X, tuple) else X.shape[1]
 
 
-def first_forward(W, b, X, Z, A, act):
+def first_forward(W, b, X, Z, A, act, kinds):
     """The first layer's forward: :func:`~fastnn.kernels.dense.dense_forward`, or
     :func:`sparse_forward` for a sparse batch. Compiled inside kernels only."""
     raise TypeError("first_forward is compiled inside kernels only")
@@ -90,10 +90,11 @@ def _batch_columns(X):
 
 
 @overload(first_forward, jit_options=HELPER_OPTIONS)
-def _first_forward(W, b, X, Z, A, act):
+def _first_forward(W, b, X, Z, A, act, kinds):
     if _is_batch(X):
-        return lambda W, b, X, Z, A, act: sparse_forward(W, b, X[0], X[1], X[2], X[3], Z, A, act)
-    return lambda W, b, X, Z, A, act: dense_forward(W, b, X, Z, A, act)
+        return lambda W, b, X, Z, A, act, kinds: sparse_forward(W, b, X[0], X[1], X[2], X[3], Z, A, act,
+                                                                kinds)
+    return lambda W, b, X, Z, A, act, kinds: dense_forward(W, b, X, Z, A, act, kinds)
 
 
 @overload(first_backward, jit_options=HELPER_OPTIONS)
@@ -133,7 +134,7 @@ def _gather_inputs(Xs, perm, start, m, xbuf):
 
 
 @kernel
-def sparse_forward(W, b, indptr, indices, data, rows, Z, A, act):
+def sparse_forward(W, b, indptr, indices, data, rows, Z, A, act, kinds=None):
     """Fused first-layer forward for CSR rows: ``Z = W @ X_batch.T + b``, ``A = g(Z)``.
 
     Parameters
@@ -152,6 +153,8 @@ def sparse_forward(W, b, indptr, indices, data, rows, Z, A, act):
         Overwritten as by :func:`~fastnn.kernels.dense.dense_forward`.
     act : int
         Activation code.
+    kinds : Kinds, optional
+        The activation codes that can occur (:mod:`fastnn.kernels.kinds`); None: all.
     """
     n = W.shape[0]
     m = rows.size
@@ -163,7 +166,7 @@ def sparse_forward(W, b, indptr, indices, data, rows, Z, A, act):
             for k in range(indptr[r], indptr[r + 1]):
                 total += W[i, indices[k]] * data[k]
             Z[i, j] = total
-    bias_activation(Z, b, A, act)
+    bias_activation(Z, b, A, act, kinds)
 
 
 @kernel

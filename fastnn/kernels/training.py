@@ -78,7 +78,7 @@ def count_correct(A, Y):
 @kernel
 def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, micro_batches,
                  stop, alpha, grad_scale, loss_scale, perms, step, work, sums, counts, drop_rates,
-                 drop_seed, rates, weights=None):
+                 drop_seed, rates, weights=None, kinds=None):
     """Train one epoch per row of ``perms``: gather, forward, loss, backward, update.
 
     The arguments come in bundles (:mod:`fastnn.kernels.bundles`), passed as their fields
@@ -131,6 +131,9 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
         (>= s,) work space, ``by_sum`` the convention (:func:`~fastnn.kernels.weights.batch_weights`:
         True for scikit-learn's, whose batch penalty then divides by the batch's weight sum
         instead of m). None (the default) compiles the unweighted loop.
+    kinds : Kinds, optional
+        The loss and the activation codes of ``layout`` (:mod:`fastnn.kernels.kinds`):
+        only those compile. None (the default): every loss and activation.
 
     Returns
     -------
@@ -175,12 +178,12 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
             loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
                                                             micro_batches, None, perms[e], last_stop,
                                                             step, work, drop_rates, drop_seed, rates,
-                                                            first_step, weights)
+                                                            first_step, weights, kinds)
         else:
             loss_sum, correct, status, batch, step = _epoch(net, hyper, state, data, batch_size,
                                                             micro_batches, (alpha, grad_scale, loss_scale),
                                                             perms[e], last_stop, step, work, drop_rates,
-                                                            drop_seed, rates, first_step, weights)
+                                                            drop_seed, rates, first_step, weights, kinds)
         sums[e] = loss_sum
         counts[e] = correct
         if status != OK:
@@ -190,7 +193,7 @@ def train_epochs(params, grads, layout, loss, hyper, state, Xs, Ys, batch_size, 
 
 @kernel
 def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, stop, step, work,
-           drop_rates, drop_seed, rates, first_step, weights):
+           drop_rates, drop_seed, rates, first_step, weights, kinds):
     """One epoch of :func:`train_epochs` over ``perm``, its first ``stop`` micro-batches
     (negative: all); ``first_step`` is the step count when the call began (``rates[0]`` is
     its next update's rate). Returns ``(loss_sum, correct, status, batch, step)``.
@@ -224,10 +227,10 @@ def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, st
         drop = (drop_rates, drop_seed, step * accumulate + k % accumulate)
         if weights is None:
             divisor = np.float64(m)
-            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop)
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop, None, kinds)
         else:
             divisor = batch_weights(weights[0], perm[start:start + m], weights[2], weights[1])
-            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop, weights[1][:m])
+            batch_loss = network_loss(params, layout, loss, X, Y, acts, z_out, drop, weights[1][:m], kinds)
         if not np.isfinite(batch_loss):
             return loss_sum, correct, LOSS_NOT_FINITE, k, step
         correct += count_correct(output_view(acts, layout, m), Y)
@@ -240,10 +243,11 @@ def _epoch(net, hyper, state, data, batch_size, micro_batches, penalty, perm, st
                 grads[i] *= factor
         group_samples += m
         if weights is None:
-            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop)
+            network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop, None,
+                             kinds)
         else:
             network_backward(params, grads, layout, loss, X, Y, acts, delta, scratch, not first, drop,
-                             weights[1][:m])
+                             weights[1][:m], kinds)
         if penalty is not None:
             alpha, grad_scale, loss_scale = penalty
             if alpha != 0.0 or grad_scale != 1.0 or loss_scale != 1.0:
