@@ -1,7 +1,8 @@
 """Activation kernels: bias + activation fused in one pass, and derivatives in place.
 
 Activations are selected by an integer code (one compiled kernel serves them all and
-the choice costs one predictable branch per layer, not per element). Every derivative
+the choice costs one predictable branch per layer, not per element); with a ``kinds``
+argument (:mod:`fastnn.kernels.kinds`) only the codes it names compile. Every derivative
 is written from the forward OUTPUT ``A``, so the pre-activation ``Z`` need not be kept.
 
 Exponentials come from :func:`exp_nonpositive` and :func:`expm1_nonpositive`, written
@@ -311,9 +312,9 @@ def _activate(A, b, add_bias, act, kinds):
     raise TypeError("_activate is compiled inside kernels only")
 
 
-def _derivative(A, dZ, act, kinds):
+def activation_derivative(A, dZ, act, kinds):
     """``dZ *= g_act'(A)`` in place; compiled inside kernels only (an overload)."""
-    raise TypeError("_derivative is compiled inside kernels only")
+    raise TypeError("activation_derivative is compiled inside kernels only")
 
 
 @overload(_activate, jit_options=HELPER_OPTIONS)
@@ -322,7 +323,7 @@ def _activate_impl(A, b, add_bias, act, kinds):
     return lambda A, b, add_bias, act, kinds: chain(A, b, add_bias, None, act, kinds)
 
 
-@overload(_derivative, jit_options=HELPER_OPTIONS)
+@overload(activation_derivative, jit_options=HELPER_OPTIONS)
 def _derivative_impl(A, dZ, act, kinds):
     chain = code_chain(_BACKWARD, activation_codes(kinds, [code for code, _ in _BACKWARD]))
     return lambda A, dZ, act, kinds: chain(A, dZ, None, None, act, kinds)
@@ -415,4 +416,4 @@ def activation_backward(A, dZ, act, kinds=None):
     sigmoid: ``A (1 - A)``; tanh: ``1 - A^2``; relu: ``1 if A > 0 else 0``;
     identity: 1; softmax (per column): ``dZ_k = A_k (dA_k - sum_j A_j dA_j)``; exp: ``A``.
     """
-    _derivative(A, dZ, act, kinds)
+    activation_derivative(A, dZ, act, kinds)

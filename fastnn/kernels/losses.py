@@ -7,7 +7,7 @@ import numpy as np
 from numba.extending import overload, register_jitable
 
 from ._jit import HELPER_OPTIONS, kernel
-from .activations import _derivative, exp_nonpositive
+from .activations import activation_derivative, exp_nonpositive
 from .kinds import code_chain, loss_codes
 
 BCE = 0
@@ -137,7 +137,7 @@ def _gradient_mse(A, Y, dZ, act, kinds):
     for i in range(n):
         for j in range(m):
             dZ[i, j] = (A[i, j] - Y[i, j]) * scale
-    _derivative(A, dZ, act, kinds)
+    activation_derivative(A, dZ, act, kinds)
 
 
 _VALUE = tuple((code, register_jitable(**HELPER_OPTIONS)(f)) for code, f in (
